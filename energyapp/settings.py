@@ -1,0 +1,269 @@
+"""Typed settings: `config/settings.yaml`, then `.env`, then `ENERGYAPP_*` environment variables.
+
+Every business rule (domains, demo accounts, limits) lives here, never as a literal in code.
+A bad value raises `SettingsError` with one line naming the setting; entry points print that
+line and exit instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = PROJECT_DIR / "config" / "settings.yaml"
+SAMPLE_SECRET = "cambia_esto_tambien"  # noqa: S105 - the value we refuse
+MIN_SECRET_LENGTH = 32
+SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line naming it."""
+
+
+class Role(StrEnum):
+    admin = "admin"
+    supervisor = "supervisor"
+    trabajador = "trabajador"
+
+
+class DemoAccount(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    email: str
+    password: str
+    name: str
+    role: Role
+
+
+def _comma_list(value: Any) -> Any:
+    """Accept `a,b` from the environment as well as YAML/JSON lists."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return yaml.safe_load(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ENERGYAPP_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",  # .env also holds REFLEX_* and other tools' variables
+        validate_default=True,
+    )
+
+    # --- runtime -------------------------------------------------------------------------
+    env: Literal["development", "production"] = "development"
+    public_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8000")
+    port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = PROJECT_DIR / "data"
+    db_url: str = ""  # empty: SQLite file under data_dir
+    secret_key: SecretStr | None = None
+    allowed_origins: CommaList = []  # empty: only public_url
+    trusted_proxy_hops: int = Field(0, ge=0, le=5)
+
+    # --- logging -------------------------------------------------------------------------
+    log_dir: Path = PROJECT_DIR / "logs"
+    log_to_file: bool = True
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_max_bytes: int = Field(10 * 1024 * 1024, ge=10_000)
+    log_backup_count: int = Field(5, ge=1, le=100)
+
+    # --- Ollama --------------------------------------------------------------------------
+    ollama_url: AnyHttpUrl = AnyHttpUrl("http://localhost:11434")
+    ollama_model: str = Field("qwen2.5:3b-instruct", min_length=1)
+    ollama_connect_timeout: float = Field(5.0, gt=0)
+    ollama_read_timeout: float = Field(120.0, gt=0)
+    health_timeout: float = Field(1.5, gt=0, le=10)
+    allow_model_choice: bool = False
+    system_prompt: str = (
+        "Eres un asistente útil para el personal de la empresa. Responde siempre en "
+        "español, de forma clara y concisa."
+    )
+    context_max_messages: int = Field(20, ge=0)
+    context_max_chars: int = Field(12_000, ge=0)
+    max_message_chars: int = Field(8_000, ge=1)
+
+    # --- accounts and business rules --------------------------------------------------------
+    seed_demo_accounts: bool = True
+    demo_accounts: list[DemoAccount] = []
+    password_change_domains: CommaList = ["inacapmail.cl"]
+    totp_autosetup_domains: CommaList = ["inacapmail.cl"]
+    totp_required_roles: list[Role] = []
+    password_min_length: int = Field(8, ge=6, le=72)
+    bcrypt_rounds: int = Field(12, ge=4, le=16)
+
+    # --- sessions and tokens ---------------------------------------------------------------
+    session_cookie_name: str = "energyapp_session"
+    session_idle_minutes: int = Field(8 * 60, ge=1)
+    session_absolute_hours: int = Field(7 * 24, ge=1)
+    access_token_minutes: int = Field(15, ge=1)
+    refresh_token_days: int = Field(14, ge=1)
+
+    @field_validator(
+        "allowed_origins", "password_change_domains", "totp_autosetup_domains", mode="before"
+    )
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    @field_validator("password_change_domains", "totp_autosetup_domains")
+    @classmethod
+    def _lower_domains(cls, value: list[str]) -> list[str]:
+        return [d.lower().lstrip("@") for d in value]
+
+    @field_validator("db_url")
+    @classmethod
+    def _check_db_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg2:")):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return normalize_db_url(value)
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        if not self.db_url:
+            self.db_url = f"sqlite:///{self.data_dir / 'energyapp.db'}"
+        if not self.allowed_origins:
+            self.allowed_origins = [_origin(str(self.public_url))]
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Later sources lose: environment beats .env, which beats the YAML file.
+        return (init_settings, env_settings, dotenv_settings, YamlFileSource(settings_cls))
+
+    # --- derived values ----------------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def uses_https(self) -> bool:
+        return str(self.public_url).startswith("https://")
+
+    def secret(self) -> str:
+        assert self.secret_key is not None, "load_settings() resolves the secret"
+        return self.secret_key.get_secret_value()
+
+
+def normalize_db_url(url: str) -> str:
+    """SQLAlchemy 2.1 maps `postgresql://` to psycopg 3; EnergyApp ships psycopg2."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _origin(url: str) -> str:
+    return url.rstrip("/")
+
+
+class YamlFileSource(PydanticBaseSettingsSource):
+    """Reads `config/settings.yaml` (or `ENERGYAPP_CONFIG_FILE`) and rejects unknown keys."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.path = Path(os.environ.get("ENERGYAPP_CONFIG_FILE") or DEFAULT_CONFIG_FILE)
+        self.data = self._load()
+
+    def _load(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        try:
+            data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise SettingsError(f"{self.path}{where}: malformed YAML") from None
+        if not isinstance(data, dict):
+            raise SettingsError(f"{self.path}: must be a mapping of setting: value")
+        unknown = sorted(set(data) - set(self.settings_cls.model_fields))
+        if unknown:
+            raise SettingsError(f"{self.path}: unknown setting '{unknown[0]}'")
+        return data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def _resolve_secret(settings: Settings) -> None:
+    """Production demands a real secret; development keeps a generated one in a 0600 file."""
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    if settings.is_production:
+        if not secret:
+            raise SettingsError("secret_key: required in production (ENERGYAPP_SECRET_KEY)")
+        if secret == SAMPLE_SECRET:
+            raise SettingsError("secret_key: still the sample value; generate a real one")
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"secret_key: must be at least {MIN_SECRET_LENGTH} characters")
+        return
+    if secret:
+        return
+    path = settings.data_dir / SECRET_FILE_NAME
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    settings.secret_key = SecretStr(path.read_text().strip())
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    name = ".".join(str(part) for part in first["loc"]) or "settings"
+    return f"{name}: {first['msg']} (ENERGYAPP_{str(first['loc'][0]).upper()} or settings.yaml)"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and check the settings; raises `SettingsError` with one line on any problem."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    _resolve_secret(settings)
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()
