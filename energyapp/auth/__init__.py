@@ -1,0 +1,1 @@
+"""Authentication: passwords, sessions, tokens, 2FA."""

@@ -1,0 +1,156 @@
+"""Database tables. Rows stay on the server: states and API responses use small view objects.
+
+Times are aware UTC datetimes (SQLModel stores them as UTC on SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Dialect, Index, String, Text, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from energyapp.settings import Role
+
+__all__ = [
+    "AuditEvent",
+    "AuthSession",
+    "Conversation",
+    "Message",
+    "MessageRole",
+    "MessageStatus",
+    "RefreshToken",
+    "Role",
+    "User",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EnumAsString(TypeDecorator):
+    """A StrEnum stored as a plain VARCHAR (no PostgreSQL enum type to migrate), loaded back as
+    the enum."""
+
+    impl = String(20)
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: object, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+
+class MessageRole(StrEnum):
+    user = "user"
+    assistant = "assistant"
+
+
+class MessageStatus(StrEnum):
+    complete = "complete"
+    streaming = "streaming"  # being written right now
+    stopped = "stopped"  # the user pressed Stop: partial text kept
+    error = "error"  # Ollama failed mid-answer: partial text kept
+    interrupted = "interrupted"  # the server stopped mid-answer
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Stored lower-cased, so the unique index makes emails unique case-insensitively.
+    email: str = Field(max_length=254, unique=True, index=True)
+    name: str = Field(max_length=120)
+    password_hash: str = Field(max_length=100)
+    role: Role = Field(default=Role.trabajador, sa_type=EnumAsString(Role), index=True)
+    is_active: bool = Field(default=True)
+    is_demo: bool = Field(default=False)
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled: bool = Field(default=False)
+    totp_last_step: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_login_at: datetime | None = Field(default=None)
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_owner_updated", "owner_id", "updated_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    title: str = Field(default="Nueva conversación", max_length=200)
+    model: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_id_id", "conversation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    role: MessageRole = Field(sa_type=EnumAsString(MessageRole))
+    content: str = Field(default="", sa_column=Column(Text, nullable=False))
+    status: MessageStatus = Field(
+        default=MessageStatus.complete, sa_type=EnumAsString(MessageStatus), index=True
+    )
+    model: str | None = Field(default=None, max_length=100)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_duration_ms: int | None = None
+    first_token_ms: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuthSession(SQLModel, table=True):
+    """A browser session; the cookie holds a random token, the table only its SHA-256."""
+
+    __tablename__ = "auth_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=400)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class RefreshToken(SQLModel, table=True):
+    """One link of a refresh-token rotation chain; reuse of a used link revokes the family."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    family_id: str = Field(max_length=36, index=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_actor_created", "actor_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    action: str = Field(max_length=60, index=True)
+    target_type: str | None = Field(default=None, max_length=40)
+    target_id: str | None = Field(default=None, max_length=64)
+    details: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    ip: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, index=True)

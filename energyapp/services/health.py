@@ -1,0 +1,84 @@
+"""Health of the parts EnergyApp depends on: the database and Ollama."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from energyapp.db.engine import ping
+from energyapp.llm.client import fetch_version, get_client
+from energyapp.settings import Settings
+
+
+@dataclass
+class PartHealth:
+    ok: bool
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Health:
+    database: PartHealth
+    ollama: PartHealth
+
+    @property
+    def ok(self) -> bool:
+        return self.database.ok and self.ollama.ok
+
+    @property
+    def failing(self) -> list[str]:
+        return [name for name, part in (("database", self.database), ("ollama", self.ollama))
+                if not part.ok]
+
+    def as_dict(self) -> dict[str, Any]:
+        def part(p: PartHealth) -> dict[str, Any]:
+            data = asdict(p)
+            return {"ok": data["ok"], "detail": data["detail"], **data["extra"]}
+
+        return {
+            "status": "ok" if self.ok else "degraded",
+            "failing": self.failing,
+            "database": part(self.database),
+            "ollama": part(self.ollama),
+        }
+
+
+async def check_database(timeout: float) -> PartHealth:
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping), timeout)
+        return PartHealth(ok=True)
+    except TimeoutError:
+        return PartHealth(ok=False, detail="timeout")
+    except Exception as exc:  # noqa: BLE001 - any driver error means "not healthy"
+        return PartHealth(ok=False, detail=type(exc).__name__)
+
+
+async def check_ollama(settings: Settings, timeout: float) -> PartHealth:
+    model = settings.ollama_model
+    try:
+        version, tags = await asyncio.wait_for(
+            asyncio.gather(fetch_version(settings, timeout), get_client(settings).list()),
+            timeout,
+        )
+    except TimeoutError:
+        return PartHealth(ok=False, detail="timeout", extra={"model": model})
+    except Exception as exc:  # noqa: BLE001 - refused, HTTP error, bad JSON: all "unreachable"
+        return PartHealth(ok=False, detail=f"unreachable ({type(exc).__name__})",
+                          extra={"model": model})
+    names = {m.model for m in tags.models}
+    present = model in names or f"{model}:latest" in names
+    return PartHealth(
+        ok=present,
+        detail="" if present else "model not installed",
+        extra={"version": version, "model": model, "model_present": present},
+    )
+
+
+async def check_health(settings: Settings) -> Health:
+    timeout = settings.health_timeout
+    database, ollama_part = await asyncio.gather(
+        check_database(timeout), check_ollama(settings, timeout)
+    )
+    return Health(database=database, ollama=ollama_part)
