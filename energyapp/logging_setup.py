@@ -1,0 +1,134 @@
+"""Logs: `auth.log`, `audit.log` and `app.log` with size-based rotation, plus stdout for journald.
+
+One event per line: `time level logger event key=value ...`. Secrets never reach a log: fields
+with sensitive names are masked and token-shaped text is scrubbed by a filter on every handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from logging.handlers import RotatingFileHandler
+from typing import Any, TextIO
+
+from energyapp.settings import Settings
+
+AUTH_LOGGER = "energyapp.auth"
+AUDIT_LOGGER = "energyapp.audit"
+APP_LOGGER = "energyapp"
+
+_SENSITIVE_KEY = re.compile(r"pass|token|secret|cookie|totp|code|authorization|hash", re.I)
+_SECRET_PATTERNS = [
+    re.compile(r"eyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]*"),  # JWTs
+    re.compile(r"(?i)(bearer\s+)[\w.~+/=-]+"),
+    re.compile(r"(?i)((?:password|passwd|secret|token|totp|cookie)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+"),
+]
+_REDACTED = "[redacted]"
+_configured_for: tuple | None = None
+
+
+def scrub(text: str) -> str:
+    """Mask anything that looks like a credential inside free text."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + _REDACTED, text)
+    return text
+
+
+def _format_value(key: str, value: Any) -> str:
+    if _SENSITIVE_KEY.search(key):
+        return _REDACTED
+    text = scrub(str(value)).replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    if not text or any(c in text for c in ' "='):
+        text = '"' + text.replace('"', '\\"') + '"'
+    return text
+
+
+def format_event(event: str, fields: dict[str, Any]) -> str:
+    parts = [event] + [f"{k}={_format_value(k, v)}" for k, v in fields.items() if v is not None]
+    return " ".join(parts)
+
+
+def log_event(logger_name: str, event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one structured event, e.g. `log_event(AUTH_LOGGER, "login_failed", email=e, ip=ip)`."""
+    logging.getLogger(logger_name).log(level, format_event(event, fields))
+
+
+class _ScrubFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = scrub(message).replace("\n", "\\n")
+        if clean != message or record.args:
+            record.msg, record.args = clean, None
+        return True
+
+
+class _OnlyApp(logging.Filter):
+    """app.log gets everything except what auth.log and audit.log already hold."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith((AUTH_LOGGER, AUDIT_LOGGER))
+
+
+class _Formatter(logging.Formatter):
+    converter = time.gmtime
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s",
+                         "%Y-%m-%dT%H:%M:%S")
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is now (journald under systemd; captured in tests)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def configure_logging(settings: Settings) -> None:
+    """Idempotent per process and settings; safe to call from every entry point."""
+    global _configured_for
+    key = (settings.log_to_file, str(settings.log_dir), settings.log_level,
+           settings.log_max_bytes, settings.log_backup_count)
+    if _configured_for == key:
+        return
+    formatter, scrubber = _Formatter(), _ScrubFilter()
+    root = logging.getLogger(APP_LOGGER)
+    for name in (APP_LOGGER, AUTH_LOGGER, AUDIT_LOGGER):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+            handler.close()
+    root.setLevel(settings.log_level)
+    root.propagate = False
+
+    stdout = _StdoutHandler()
+    stdout.setFormatter(formatter)
+    stdout.addFilter(scrubber)
+    root.addHandler(stdout)
+
+    if settings.log_to_file:
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        for logger_name, file_name in (
+            (APP_LOGGER, "app.log"),
+            (AUTH_LOGGER, "auth.log"),
+            (AUDIT_LOGGER, "audit.log"),
+        ):
+            handler = RotatingFileHandler(
+                settings.log_dir / file_name,
+                maxBytes=settings.log_max_bytes,
+                backupCount=settings.log_backup_count,
+                encoding="utf-8",
+            )
+            handler.setFormatter(formatter)
+            handler.addFilter(scrubber)
+            if logger_name == APP_LOGGER:
+                handler.addFilter(_OnlyApp())
+            logging.getLogger(logger_name).addHandler(handler)
+    _configured_for = key
