@@ -1,0 +1,1 @@
+"""EnergyApp: a self-hosted chat platform on a local LLM (Ollama)."""

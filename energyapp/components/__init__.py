@@ -1,0 +1,1 @@
+"""Reusable UI pieces (no state, no services)."""

@@ -1,0 +1,74 @@
+"""Page frames shared by every page: one theme, light and dark, phone-width friendly."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+APP_TITLE = "EnergyApp"
+
+
+def brand(size: str = "6") -> rx.Component:
+    return rx.hstack(
+        rx.box(
+            rx.icon("zap", size=20, color="white"),
+            background=rx.color("accent", 9),
+            border_radius="8px",
+            padding="6px",
+            display="flex",
+        ),
+        rx.heading(APP_TITLE, size=size, weight="bold"),
+        align="center",
+        spacing="2",
+    )
+
+
+def color_mode_toggle() -> rx.Component:
+    return rx.tooltip(
+        rx.icon_button(
+            rx.color_mode_cond(light=rx.icon("moon", size=16), dark=rx.icon("sun", size=16)),
+            on_click=rx.toggle_color_mode,
+            variant="ghost",
+            color_scheme="gray",
+            aria_label="Cambiar tema claro u oscuro",
+        ),
+        content="Tema claro / oscuro",
+    )
+
+
+def centered_card(*children: rx.Component, max_width: str = "420px") -> rx.Component:
+    """A centered card on a soft background: login, register and other one-form pages."""
+    return rx.box(
+        rx.box(color_mode_toggle(), position="absolute", top="1rem", right="1rem"),
+        rx.center(
+            rx.card(
+                rx.vstack(*children, spacing="4", width="100%"),
+                size="4",
+                width="100%",
+                max_width=max_width,
+            ),
+            min_height="100dvh",
+            padding="1rem",
+        ),
+        background=rx.color("gray", 2),
+        position="relative",
+    )
+
+
+def form_error(message: rx.Var[str]) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="triangle_alert", color_scheme="red", role="alert", width="100%"),
+    )
+
+
+def labeled_input(label: str, field_id: str, hint: str | rx.Component = "",
+                  **input_props: object) -> rx.Component:
+    """A label bound to its input (screen readers, clicks on the label) with an optional hint."""
+    return rx.vstack(
+        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=field_id),
+        rx.input(id=field_id, name=field_id, width="100%", size="3", **input_props),
+        rx.cond(hint != "", rx.text(hint, size="1", color_scheme="gray"))
+        if isinstance(hint, str) else hint,
+        spacing="1",
+        width="100%",
+    )

@@ -1,0 +1,1 @@
+"""Pages: each module builds components and registers its route. No SQL, no services here."""

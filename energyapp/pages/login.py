@@ -1,0 +1,72 @@
+"""/login: email and password, with quick-access buttons for the demo accounts."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from energyapp.components.layout import brand, centered_card, form_error, labeled_input
+from energyapp.settings import get_settings
+from energyapp.states.login import LoginState
+
+ROLE_LABELS = {"admin": "Administrador", "supervisor": "Supervisor", "trabajador": "Trabajador"}
+
+
+def _demo_buttons() -> rx.Component:
+    settings = get_settings()
+    if not settings.seed_demo_accounts or not settings.demo_accounts:
+        return rx.fragment()
+    return rx.vstack(
+        rx.divider(),
+        rx.text("Acceso rápido (cuentas de demostración)", size="2", color_scheme="gray"),
+        rx.grid(
+            *[
+                rx.button(
+                    ROLE_LABELS.get(account.role.value, account.role.value),
+                    on_click=LoginState.fill_demo(account.email, account.password),
+                    variant="soft",
+                    type="button",
+                    width="100%",
+                )
+                for account in settings.demo_accounts
+            ],
+            columns=rx.breakpoints(initial="1", xs="3"),
+            gap="2",
+            width="100%",
+        ),
+        width="100%",
+        spacing="2",
+    )
+
+
+@rx.page(route="/login", title="Iniciar sesión · EnergyApp")
+def login_page() -> rx.Component:
+    return centered_card(
+        brand(),
+        rx.heading("Iniciar sesión", size="5"),
+        rx.text("Chat privado con el modelo de la empresa.", color_scheme="gray", size="2"),
+        form_error(LoginState.error),
+        rx.form(
+            rx.vstack(
+                labeled_input("Correo electrónico", "email", type="email",
+                              value=LoginState.email, on_change=LoginState.set_email,
+                              placeholder="nombre@empresa.cl", auto_complete="username",
+                              required=True),
+                labeled_input("Contraseña", "password", type="password",
+                              value=LoginState.password, on_change=LoginState.set_password,
+                              auto_complete="current-password", required=True),
+                rx.button("Entrar", type="submit", width="100%", size="3",
+                          loading=LoginState.busy),
+                spacing="2",
+                width="100%",
+            ),
+            width="100%",
+        ),
+        _demo_buttons(),
+        rx.text(
+            "¿No tienes cuenta? ",
+            rx.link("Regístrate", href="/register"),
+            size="2",
+            align="center",
+            width="100%",
+        ),
+    )

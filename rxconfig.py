@@ -1,0 +1,39 @@
+"""Reflex configuration, derived from EnergyApp's settings (config/settings.yaml + ENERGYAPP_*)."""
+
+import os
+import sys
+
+# No data leaves the server: no telemetry, no update checks (also when run without `make`).
+os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
+
+import reflex as rx
+from reflex_base.plugins.sitemap import SitemapPlugin
+
+from energyapp.settings import SettingsError, get_settings
+
+try:
+    settings = get_settings()
+except SettingsError as error:
+    print(f"EnergyApp: invalid configuration: {error}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+config = rx.Config(
+    app_name="energyapp",
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    disable_plugins=[SitemapPlugin],
+    api_url=str(settings.public_url).rstrip("/"),
+    deploy_url=str(settings.public_url).rstrip("/"),
+    backend_port=settings.port,
+    frontend_port=settings.port,
+    cors_allowed_origins=settings.allowed_origins,
+    trusted_proxy_hops=settings.trusted_proxy_hops,
+    default_color_mode="system",
+    plugins=[
+        rx.plugins.RadixThemesPlugin(
+            theme=rx.theme(appearance="inherit", accent_color="amber", gray_color="sand",
+                           radius="medium", has_background=True)
+        )
+    ],
+)
