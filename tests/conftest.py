@@ -1,0 +1,144 @@
+"""Shared fixtures: isolated settings, a migrated database (SQLite, and PostgreSQL when
+ENERGYAPP_TEST_PG_URL is set), the stand-in Ollama, and the API under Starlette's TestClient.
+
+Browser fixtures (a real app server and Chromium) live in tests/browser/conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from energyapp.db.engine import reset_engine
+from energyapp.db.migrate import upgrade_to_head
+from energyapp.settings import normalize_db_url, reset_settings_cache
+from tests.ollama_standin import StandInOllama
+
+PG_URL = normalize_db_url(os.environ.get("ENERGYAPP_TEST_PG_URL", ""))
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+TEST_SECRET = "test-secret-" + "x" * 40
+
+# Test settings never read the developer's .env or data/ directory.
+os.environ.setdefault("ENERGYAPP_CONFIG_FILE", str(Path(__file__).parent / "settings.test.yaml"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives Chromium against a real app server")
+    config.addinivalue_line("markers", "postgres: needs ENERGYAPP_TEST_PG_URL")
+
+
+# --- PostgreSQL: one throwaway database per test session ------------------------------------
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    if not PG_URL:
+        pytest.skip("ENERGYAPP_TEST_PG_URL is not set")
+    name = f"energyapp_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    reset_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (faster than migrating every time)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade_to_head(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_pg(pg_database_url: str) -> str:
+    upgrade_to_head(pg_database_url)
+    return pg_database_url
+
+
+def _truncate_all(url: str) -> None:
+    from sqlmodel import SQLModel
+
+    import energyapp.db.models  # noqa: F401
+
+    engine = create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database for one test, on each configured backend."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("migrated_pg")
+        _truncate_all(url)
+        return url
+    path = tmp_path / "energyapp.db"
+    shutil.copy(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
+
+
+# --- settings --------------------------------------------------------------------------------
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Point every path setting at tmp_path; yields the env so tests can add to it."""
+    env = {
+        "ENERGYAPP_DATA_DIR": str(tmp_path / "data"),
+        "ENERGYAPP_LOG_DIR": str(tmp_path / "logs"),
+        "ENERGYAPP_SECRET_KEY": TEST_SECRET,
+        "ENERGYAPP_OLLAMA_URL": "http://127.0.0.1:9",  # nothing listens: tests opt in below
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_settings_cache()
+    reset_engine()
+    yield env
+    reset_settings_cache()
+    reset_engine()
+
+
+def apply_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for key, value in values.items():
+        monkeypatch.setenv(f"ENERGYAPP_{key.upper()}", value)
+    reset_settings_cache()
+    reset_engine()
+
+
+@pytest.fixture
+def standin() -> Iterator[StandInOllama]:
+    server = StandInOllama().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app_env(
+    settings_env: dict[str, str],
+    db_url: str,
+    standin: StandInOllama,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, str]:
+    """Settings for a test of the whole server side: a migrated database and the stand-in."""
+    apply_env(monkeypatch, db_url=db_url, ollama_url=standin.url)
+    return settings_env
+
+
+@pytest.fixture
+def api(app_env: dict[str, str]):
+    from fastapi.testclient import TestClient
+
+    from energyapp.api.app import create_api
+
+    with TestClient(create_api(), base_url="http://localhost:8000") as client:
+        yield client

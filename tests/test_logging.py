@@ -1,0 +1,98 @@
+"""Logs: three rotated files, one event per line, and never a credential."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from energyapp.logging_setup import (
+    APP_LOGGER,
+    AUDIT_LOGGER,
+    AUTH_LOGGER,
+    configure_logging,
+    log_event,
+)
+from energyapp.settings import get_settings
+from tests.conftest import apply_env
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXZhbHVl"
+
+
+def _flush() -> None:
+    for name in (APP_LOGGER, AUTH_LOGGER, AUDIT_LOGGER):
+        for handler in logging.getLogger(name).handlers:
+            handler.flush()
+
+
+@pytest.fixture
+def log_dir(settings_env: dict) -> Path:
+    configure_logging(get_settings())
+    return Path(settings_env["ENERGYAPP_LOG_DIR"])
+
+
+def test_each_logger_writes_its_own_file(log_dir: Path) -> None:
+    log_event(AUTH_LOGGER, "login_failed", email="ana@empresa.cl", ip="10.0.0.1")
+    log_event(AUDIT_LOGGER, "conversation_reassigned", actor_id=1, target_id=7)
+    log_event(APP_LOGGER, "started", workers=1)
+    _flush()
+    auth = (log_dir / "auth.log").read_text()
+    audit = (log_dir / "audit.log").read_text()
+    app = (log_dir / "app.log").read_text()
+    assert "login_failed email=ana@empresa.cl ip=10.0.0.1" in auth
+    assert "conversation_reassigned actor_id=1 target_id=7" in audit
+    assert "started workers=1" in app
+    assert "login_failed" not in app and "conversation_reassigned" not in app
+    first = auth.splitlines()[0].split(" ")
+    assert first[0].endswith("Z") and "T" in first[0] and first[1] == "INFO"
+
+
+def test_one_event_per_line_even_with_newlines_in_values(log_dir: Path) -> None:
+    log_event(AUTH_LOGGER, "login_failed", email="x@y.cl\nFORGED 2026 INFO fake_event")
+    _flush()
+    lines = (log_dir / "auth.log").read_text().splitlines()
+    assert len(lines) == 1 and "FORGED" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "emit",
+    [
+        lambda: log_event(AUTH_LOGGER, "login", password="hunter2-secret"),
+        lambda: log_event(AUTH_LOGGER, "login", totp_code="123456", token=JWT),
+        lambda: log_event(AUTH_LOGGER, "api_call", header=f"Bearer {JWT}"),
+        lambda: log_event(APP_LOGGER, "request", cookie="energyapp_session=abcdef123456"),
+        lambda: logging.getLogger(APP_LOGGER).warning("raw message with %s", f"token={JWT}"),
+        lambda: logging.getLogger(AUTH_LOGGER).info("password=hunter2-secret totp=123456"),
+        lambda: log_event(AUDIT_LOGGER, "totp_enabled", totp_secret="JBSWY3DPEHPK3PXP"),
+    ],
+)
+def test_credentials_never_reach_a_log(log_dir: Path, emit, capsys: pytest.CaptureFixture) -> None:
+    emit()
+    _flush()
+    written = "".join(p.read_text() for p in log_dir.glob("*.log")) + capsys.readouterr().out
+    assert written.strip()
+    for secret in ("hunter2-secret", JWT, "abcdef123456", "123456", "JBSWY3DPEHPK3PXP"):
+        assert secret not in written
+    assert "[redacted]" in written
+
+
+def test_files_rotate_by_size_and_keep_the_configured_count(
+    settings_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply_env(monkeypatch, log_max_bytes="20000", log_backup_count="2")
+    configure_logging(get_settings())
+    for index in range(2000):
+        log_event(APP_LOGGER, "filler", index=index, text="x" * 40)
+    _flush()
+    files = sorted(p.name for p in Path(settings_env["ENERGYAPP_LOG_DIR"]).glob("app.log*"))
+    assert files == ["app.log", "app.log.1", "app.log.2"]
+    assert all(p.stat().st_size <= 20000 for p in Path(settings_env["ENERGYAPP_LOG_DIR"]).glob(
+        "app.log*"))
+
+
+def test_stdout_gets_every_event_for_the_journal(
+    log_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    log_event(AUDIT_LOGGER, "user_deactivated", target_id=5)
+    assert "user_deactivated target_id=5" in capsys.readouterr().out
