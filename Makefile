@@ -1,0 +1,60 @@
+# EnergyApp: the two commands that matter are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUN_DIR := .tools/bun
+BUN_VERSION := 1.4.5
+# Reflex runs offline here: system bun, no telemetry, no update check.
+export PATH := $(CURDIR)/$(BUN_DIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export REFLEX_USE_SYSTEM_BUN := 1
+export REFLEX_TELEMETRY_ENABLED := false
+export REFLEX_CHECK_LATEST_VERSION := false
+export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null || echo https://registry.npmjs.org/)
+
+.PHONY: help run dev test test-fast lint setup deps dev-deps bun chromium
+
+help:
+	@echo "make run    - install, migrate, seed demo accounts and start EnergyApp (SQLite default)"
+	@echo "make test   - install test dependencies and run the whole test suite"
+	@echo "make dev    - like run, with hot reload (development)"
+	@echo "make lint   - ruff"
+
+$(VENV)/.deps-%: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r $(if $(filter dev,$*),requirements-dev.txt,requirements.txt)
+	@touch $@
+
+deps: $(VENV)/.deps-run
+dev-deps: $(VENV)/.deps-dev
+
+bun:
+	@command -v bun >/dev/null 2>&1 || { echo "Installing bun $(BUN_VERSION) from npm into $(BUN_DIR)"; \
+	  npm install --prefix $(BUN_DIR) --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION); }
+
+setup: deps bun
+	$(PY) -m energyapp setup
+
+run: setup
+	@echo "EnergyApp: building the frontend and starting on $$($(PY) -c 'from energyapp.settings import get_settings as g; print(g().public_url)')"
+	$(VENV)/bin/reflex run --env prod
+
+dev: setup
+	$(VENV)/bin/reflex run
+
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Browser tests need Debian's Chromium: sudo apt-get install -y chromium"; exit 1; fi; }
+
+test: dev-deps bun chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: dev-deps
+	$(VENV)/bin/pytest -m "not browser" $(PYTEST_ARGS)
+
+lint: dev-deps
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
