@@ -34,6 +34,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres: needs ENERGYAPP_TEST_PG_URL")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running in this thread
+    for the rest of the session, which async tests cannot share."""
+    for item in items:
+        if "tests/browser/" in str(item.path):
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: "tests/browser/" in str(item.path))
+
+
 # --- PostgreSQL: one throwaway database per test session ------------------------------------
 @pytest.fixture(scope="session")
 def pg_database_url() -> Iterator[str]:

@@ -32,12 +32,6 @@ CHROMIUM_ARGS = [
 START_TIMEOUT = float(os.environ.get("ENERGYAPP_TEST_START_TIMEOUT", "600"))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/browser/" in str(item.fspath):
-            item.add_marker(pytest.mark.browser)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -142,12 +136,18 @@ class PageVisit:
         return path
 
 
+def _record_host(hosts: set[str], url: str) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme in ("http", "https", "ws", "wss"):  # data: and blob: URLs stay in the page
+        hosts.add(parsed.netloc)
+
+
 def _open_page(browser, app_server: AppServer, **context_args) -> tuple[object, PageVisit]:
     context = browser.new_context(base_url=app_server.url, locale="es-CL", **context_args)
     page = context.new_page()
     visit = PageVisit(page=page, hosts=set())
-    page.on("request", lambda request: visit.hosts.add(urlparse(request.url).netloc))
-    page.on("websocket", lambda ws: visit.hosts.add(urlparse(ws.url).netloc))
+    page.on("request", lambda request: _record_host(visit.hosts, request.url))
+    page.on("websocket", lambda ws: _record_host(visit.hosts, ws.url))
     return context, visit
 
 
