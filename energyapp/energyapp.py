@@ -4,7 +4,7 @@ import reflex as rx
 
 from energyapp.api.app import create_api
 from energyapp.logging_setup import configure_logging
-from energyapp.pages import login  # noqa: F401 - registers the route
+from energyapp.pages import dashboard, login, register, settings  # noqa: F401 - routes
 from energyapp.settings import get_settings
 
 configure_logging(get_settings())
@@ -12,7 +12,8 @@ configure_logging(get_settings())
 
 @rx.page(route="/", title="EnergyApp")
 def index() -> rx.Component:
-    return rx.center(rx.spinner(size="3"), height="100dvh", on_mount=rx.redirect("/login"))
+    return rx.center(rx.spinner(size="3"), height="100dvh",
+                     on_mount=rx.redirect("/dashboard", replace=True))
 
 
 # The theme is configured in rxconfig.py (RadixThemesPlugin).

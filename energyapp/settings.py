@@ -126,6 +126,19 @@ class Settings(BaseSettings):
     session_absolute_hours: int = Field(7 * 24, ge=1)
     access_token_minutes: int = Field(15, ge=1)
     refresh_token_days: int = Field(14, ge=1)
+    login_ticket_seconds: int = Field(60, ge=5, le=600)
+
+    # --- two-factor authentication -----------------------------------------------------------
+    totp_issuer: str = "EnergyApp"
+    totp_pending_minutes: int = Field(5, ge=1, le=30)  # the half-logged-in step after password
+    recovery_code_count: int = Field(10, ge=4, le=20)
+
+    # --- abuse limits (failed attempts within the window, per account and per IP) --------------
+    login_max_failures_per_account: int = Field(5, ge=1)
+    login_max_failures_per_ip: int = Field(20, ge=1)
+    totp_max_failures: int = Field(5, ge=1)
+    lockout_minutes: int = Field(15, ge=1)
+    rate_limit_storage_url: str = "memory://"  # redis://host:6379/1 with several workers
 
     @field_validator(
         "allowed_origins", "password_change_domains", "totp_autosetup_domains", mode="before"

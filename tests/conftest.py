@@ -112,6 +112,9 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[di
         monkeypatch.setenv(key, value)
     reset_settings_cache()
     reset_engine()
+    from energyapp.auth import throttle
+
+    throttle.reset_all()
     yield env
     reset_settings_cache()
     reset_engine()
@@ -148,6 +151,49 @@ def api(app_env: dict[str, str]):
     from fastapi.testclient import TestClient
 
     from energyapp.api.app import create_api
+    from energyapp.logging_setup import configure_logging
+    from energyapp.settings import get_settings
 
+    configure_logging(get_settings())  # as energyapp.energyapp does at start-up
     with TestClient(create_api(), base_url="http://localhost:8000") as client:
         yield client
+
+
+# --- users -----------------------------------------------------------------------------------
+ORIGIN = "http://localhost:8000"
+
+
+@pytest.fixture
+def make_user(app_env: dict[str, str]):
+    """Create a user: make_user("ana@inacapmail.cl", role="supervisor", totp=True)."""
+    from energyapp.db.engine import session_scope
+    from energyapp.db.models import Role
+    from energyapp.services.users import create_user
+
+    def factory(email: str, password: str = "clave-segura-1", *, role: str = "trabajador",
+                name: str = "Usuaria de Prueba", totp: bool = False, demo: bool = False,
+                active: bool = True):
+        import pyotp
+
+        with session_scope() as session:
+            user = create_user(session, email=email, name=name, password=password,
+                               role=Role(role), is_demo=demo)
+            user.is_active = active
+            if totp:
+                user.totp_secret = pyotp.random_base32()
+                user.totp_enabled = True
+            return user
+
+    return factory
+
+
+@pytest.fixture
+def demo_users(app_env: dict[str, str]) -> None:
+    from energyapp.services.seed import seed_demo_accounts
+    from energyapp.settings import get_settings
+
+    seed_demo_accounts(get_settings())
+
+
+def api_login(client, email: str, password: str, **extra):
+    return client.post("/api/auth/login", json={"email": email, "password": password, **extra})

@@ -238,7 +238,8 @@ class StandInOllama(ThreadingHTTPServer):
             self.chat_requests.append(request)
 
     def start(self) -> StandInOllama:
-        self._thread = threading.Thread(target=self.serve_forever, name="standin-ollama",
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,),
+                                        name="standin-ollama",
                                         daemon=True)
         self._thread.start()
         return self

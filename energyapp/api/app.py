@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi_offline import FastAPIOffline
 
 from energyapp.api.errors import install_error_handlers
-from energyapp.api.routes import health
+from energyapp.api.routes import auth, health
 
 API_PREFIX = "/api"
 
@@ -35,5 +35,6 @@ def create_api() -> FastAPI:
     )
     install_error_handlers(api)
     api.include_router(health.router, prefix=API_PREFIX)
+    api.include_router(auth.router, prefix=API_PREFIX)
     api.include_router(_not_found_router(), prefix=API_PREFIX)
     return api

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from energyapp.logging_setup import APP_LOGGER
+from energyapp.services.errors import NotAuthenticated, ServiceError, Throttled
 
 log = logging.getLogger(APP_LOGGER)
 
@@ -51,6 +52,18 @@ async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONRes
                         headers=getattr(exc, "headers", None))
 
 
+async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+    body: dict[str, object] = {"detail": exc.message}
+    if exc.code:
+        body["code"] = exc.code
+    headers = {}
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, NotAuthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"detail": _describe_validation(exc)}, status_code=422)
 
@@ -64,5 +77,6 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)

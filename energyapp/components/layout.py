@@ -61,14 +61,13 @@ def form_error(message: rx.Var[str]) -> rx.Component:
     )
 
 
-def labeled_input(label: str, field_id: str, hint: str | rx.Component = "",
+def labeled_input(label: str, field_id: str, hint: str | rx.Var = "",
                   **input_props: object) -> rx.Component:
     """A label bound to its input (screen readers, clicks on the label) with an optional hint."""
-    return rx.vstack(
+    parts: list[rx.Component] = [
         rx.el.label(rx.text(label, size="2", weight="medium"), html_for=field_id),
         rx.input(id=field_id, name=field_id, width="100%", size="3", **input_props),
-        rx.cond(hint != "", rx.text(hint, size="1", color_scheme="gray"))
-        if isinstance(hint, str) else hint,
-        spacing="1",
-        width="100%",
-    )
+    ]
+    if isinstance(hint, rx.Var) or hint:
+        parts.append(rx.text(hint, size="1", color_scheme="gray"))
+    return rx.vstack(*parts, spacing="1", width="100%")

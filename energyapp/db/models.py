@@ -17,9 +17,11 @@ __all__ = [
     "AuditEvent",
     "AuthSession",
     "Conversation",
+    "LoginTicket",
     "Message",
     "MessageRole",
     "MessageStatus",
+    "RecoveryCode",
     "RefreshToken",
     "Role",
     "User",
@@ -140,6 +142,34 @@ class RefreshToken(SQLModel, table=True):
     expires_at: datetime
     used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A one-time 2FA recovery code; only its SHA-256 is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = None
+
+
+class LoginTicket(SQLModel, table=True):
+    """A one-time ticket that turns a login done over the websocket into an HttpOnly cookie.
+
+    The UI checks the credentials, then sends the browser to /api/auth/session?ticket=...,
+    which creates the session and sets the cookie; page JavaScript never sees the token."""
+
+    __tablename__ = "login_tickets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    user_agent: str | None = Field(default=None, max_length=400)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
 
 
 class AuditEvent(SQLModel, table=True):

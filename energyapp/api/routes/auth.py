@@ -1,0 +1,253 @@
+"""/api/auth: login, tokens, logout, registration, password, sessions and 2FA.
+
+Routes are thin: they validate the body, call the services and shape the response. Sync
+handlers run in FastAPI's thread pool, so bcrypt and database work never block the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
+
+from energyapp.api.deps import (
+    AnyCaller,
+    CurrentCaller,
+    client_ip,
+    reject_foreign_origin,
+    user_agent,
+)
+from energyapp.auth.redirects import safe_next
+from energyapp.db.engine import session_scope
+from energyapp.db.models import User
+from energyapp.services import accounts, api_tokens, login, sessions, two_factor
+from energyapp.services.errors import NotAuthenticated
+from energyapp.services.views import SessionView, UserView
+from energyapp.settings import get_settings
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+Email = Annotated[str, Field(min_length=3, max_length=254)]
+Password = Annotated[str, Field(max_length=1024)]
+Code = Annotated[str, Field(max_length=64)]
+
+
+class LoginBody(BaseModel):
+    email: Email
+    password: Password
+    totp: Code | None = None
+
+
+class RefreshBody(BaseModel):
+    refresh_token: Annotated[str, Field(max_length=200)]
+
+
+class LogoutBody(BaseModel):
+    refresh_token: Annotated[str, Field(max_length=200)] | None = None
+
+
+class RegisterBody(BaseModel):
+    name: Annotated[str, Field(max_length=200)]
+    email: Email
+    password: Password
+    password_confirmation: Password
+
+
+class PasswordBody(BaseModel):
+    current_password: Password
+    new_password: Password
+    new_password_confirmation: Password
+
+
+class CodeBody(BaseModel):
+    code: Code
+
+
+class DisableTotpBody(BaseModel):
+    password: Password
+    code: Code
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: str
+    is_demo: bool
+    totp_enabled: bool
+    must_setup_totp: bool
+    can_change_password: bool
+
+    @classmethod
+    def of(cls, view: UserView) -> UserOut:
+        return cls(**view.__dict__)
+
+
+class TokensOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+
+
+class LoginOut(TokensOut):
+    user: UserOut
+
+
+class SessionOut(BaseModel):
+    id: int
+    ip: str
+    user_agent: str
+    created_at: str
+    last_seen_at: str
+    current: bool
+
+    @classmethod
+    def of(cls, view: SessionView) -> SessionOut:
+        return cls(**view.__dict__)
+
+
+class TotpSetupOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+    qr_svg_data_uri: str
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str]
+
+
+def set_session_cookie(response: Response, token: str) -> None:
+    settings = get_settings()
+    response.set_cookie(
+        settings.session_cookie_name, token, max_age=settings.session_absolute_hours * 3600,
+        path="/", httponly=True, samesite="lax", secure=settings.uses_https,
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    settings = get_settings()
+    response.delete_cookie(settings.session_cookie_name, path="/", httponly=True,
+                           samesite="lax", secure=settings.uses_https)
+
+
+@router.post("/login", response_model=LoginOut, summary="Iniciar sesión (cookie + tokens)")
+def login_route(body: LoginBody, request: Request, response: Response) -> LoginOut:
+    reject_foreign_origin(request, required=False)
+    ip = client_ip(request)
+    user = login.check_password(body.email, body.password, ip)
+    if user.totp_enabled:
+        if not body.totp:
+            raise NotAuthenticated("Se requiere el código de verificación en dos pasos.",
+                                   code="totp_required")
+        login.check_second_factor(user.id, body.totp, ip)
+    login.record_login(user.id, ip, channel="api")
+    with session_scope() as db:
+        row = db.get(User, user.id)
+        assert row is not None
+        cookie_token = sessions.create_session(db, row, ip, user_agent(request))
+        pair = api_tokens.issue_pair(db, user.id)
+    set_session_cookie(response, cookie_token)
+    return LoginOut(user=UserOut.of(user), **pair.__dict__)
+
+
+@router.post("/refresh", response_model=TokensOut, summary="Renovar tokens (rotación)")
+def refresh_route(body: RefreshBody, request: Request) -> TokensOut:
+    pair = api_tokens.rotate(body.refresh_token, client_ip(request))
+    return TokensOut(**pair.__dict__)
+
+
+@router.post("/logout", status_code=204, summary="Cerrar sesión")
+def logout_route(caller: AnyCaller, response: Response, body: LogoutBody | None = None) -> None:
+    if caller.session_id is not None:
+        sessions.logout(caller.session_id, caller.user.id, caller.ip)
+        clear_session_cookie(response)
+    if caller.family_id is not None:
+        api_tokens.logout_family(caller.family_id)
+        sessions.record_api_logout(caller.user.id, caller.ip)
+    response.status_code = 204
+
+
+@router.get("/me", response_model=UserOut, summary="Usuario actual")
+def me_route(caller: AnyCaller) -> UserOut:
+    return UserOut.of(caller.user)
+
+
+@router.post("/register", response_model=UserOut, status_code=201, summary="Crear cuenta")
+def register_route(body: RegisterBody, request: Request) -> UserOut:
+    reject_foreign_origin(request, required=False)
+    user = accounts.register(body.name, body.email, body.password, body.password_confirmation,
+                             client_ip(request))
+    return UserOut.of(user)
+
+
+@router.post("/password", status_code=204, summary="Cambiar contraseña")
+def password_route(body: PasswordBody, caller: CurrentCaller) -> Response:
+    accounts.change_password(caller.user.id, body.current_password, body.new_password,
+                             body.new_password_confirmation, caller.ip,
+                             keep_session_id=caller.session_id)
+    return Response(status_code=204)
+
+
+@router.get("/sessions", response_model=list[SessionOut], summary="Sesiones activas")
+def list_sessions_route(caller: CurrentCaller) -> list[SessionOut]:
+    return [SessionOut.of(s) for s in sessions.list_active(caller.user.id, caller.session_id)]
+
+
+@router.delete("/sessions/{session_id}", status_code=204, summary="Cerrar una sesión")
+def revoke_session_route(session_id: int, caller: CurrentCaller) -> Response:
+    sessions.revoke(caller.user.id, session_id, caller.ip)
+    return Response(status_code=204)
+
+
+@router.delete("/sessions", status_code=204, summary="Cerrar todas las demás sesiones")
+def revoke_other_sessions_route(caller: CurrentCaller) -> Response:
+    sessions.revoke_others(caller.user.id, caller.session_id, caller.ip)
+    return Response(status_code=204)
+
+
+@router.post("/totp/setup", response_model=TotpSetupOut, summary="Iniciar configuración 2FA")
+def totp_setup_route(caller: AnyCaller) -> TotpSetupOut:
+    start = two_factor.begin_setup(caller.user.id)
+    return TotpSetupOut(secret=start.secret, otpauth_uri=start.uri,
+                        qr_svg_data_uri=start.qr_data_uri)
+
+
+@router.post("/totp/confirm", response_model=RecoveryCodesOut, summary="Activar 2FA")
+def totp_confirm_route(body: CodeBody, caller: AnyCaller) -> RecoveryCodesOut:
+    return RecoveryCodesOut(recovery_codes=two_factor.confirm_setup(caller.user.id, body.code,
+                                                                    caller.ip))
+
+
+@router.post("/totp/disable", status_code=204, summary="Desactivar 2FA")
+def totp_disable_route(body: DisableTotpBody, caller: CurrentCaller) -> Response:
+    two_factor.disable(caller.user.id, body.password, body.code, caller.ip)
+    return Response(status_code=204)
+
+
+# --- browser-only steps -----------------------------------------------------------------------
+@router.get("/session", include_in_schema=False)
+def redeem_ticket_route(
+    request: Request,
+    ticket: Annotated[str, Query(max_length=200)] = "",
+    next: Annotated[str, Query(max_length=500)] = "",
+) -> RedirectResponse:
+    """The UI checked the credentials over the websocket; this turns its one-time ticket into
+    the HttpOnly session cookie and sends the browser on."""
+    try:
+        token = sessions.redeem_ticket(ticket, client_ip(request), user_agent(request))
+    except NotAuthenticated:
+        return RedirectResponse("/login?expired=1", status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_session_cookie(response, token)
+    return response
+
+
+@router.get("/signout", include_in_schema=False)
+def signout_route(next: Annotated[str, Query(max_length=500)] = "") -> RedirectResponse:
+    """Clears the cookie after the UI revoked its session (the cookie is HttpOnly)."""
+    response = RedirectResponse(safe_next(next, default="/login"), status_code=303)
+    clear_session_cookie(response)
+    return response

@@ -1,0 +1,162 @@
+"""Browser sessions: an opaque token in an HttpOnly cookie, only its hash in `auth_sessions`.
+
+Every request and UI event resolves the session from the database, so a revoked session, a
+deactivated user or a role change takes effect at once, also in a tab that is already open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session, col, select, update
+
+from energyapp.auth.tokens import hash_token, new_token
+from energyapp.db.engine import session_scope
+from energyapp.db.models import AuthSession, LoginTicket, User, utcnow
+from energyapp.logging_setup import AUTH_LOGGER, log_event
+from energyapp.services import audit
+from energyapp.services.errors import NotAuthenticated, NotFound
+from energyapp.services.views import SessionView, UserView
+from energyapp.settings import get_settings
+
+TOUCH_EVERY = timedelta(seconds=60)  # write last_seen at most once a minute per session
+MAX_USER_AGENT = 400
+
+
+@dataclass(frozen=True)
+class ResolvedSession:
+    session_id: int
+    user: UserView
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value else None
+
+
+def create_session(db: Session, user: User, ip: str | None, user_agent: str | None) -> str:
+    """A new session row for a completed login; returns the raw token for the cookie."""
+    settings = get_settings()
+    token = new_token()
+    now = utcnow()
+    db.add(AuthSession(
+        token_hash=hash_token(token), user_id=user.id, ip=_clip(ip, 64),
+        user_agent=_clip(user_agent, MAX_USER_AGENT), created_at=now, last_seen_at=now,
+        expires_at=now + timedelta(hours=settings.session_absolute_hours),
+    ))
+    return token
+
+
+def resolve(token: str | None) -> ResolvedSession | None:
+    """The live session and its active user for a cookie value, or None."""
+    if not token or len(token) > 200:
+        return None
+    settings = get_settings()
+    now = utcnow()
+    with session_scope() as db:
+        row = db.exec(
+            select(AuthSession).where(AuthSession.token_hash == hash_token(token))
+        ).first()
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
+            return None
+        if row.last_seen_at + timedelta(minutes=settings.session_idle_minutes) <= now:
+            return None
+        user = db.get(User, row.user_id)
+        if user is None or not user.is_active:
+            return None
+        if now - row.last_seen_at >= TOUCH_EVERY:
+            row.last_seen_at = now
+        assert row.id is not None
+        return ResolvedSession(session_id=row.id, user=UserView.of(user, settings))
+
+
+def list_active(user_id: int, current_id: int | None) -> list[SessionView]:
+    now = utcnow()
+    with session_scope() as db:
+        rows = db.exec(
+            select(AuthSession)
+            .where(AuthSession.user_id == user_id, col(AuthSession.revoked_at).is_(None),
+                   AuthSession.expires_at > now)
+            .order_by(col(AuthSession.last_seen_at).desc())
+        ).all()
+        return [SessionView.of(row, current_id) for row in rows]
+
+
+def revoke(user_id: int, session_id: int, ip: str | None = None) -> None:
+    """Revoke one of the user's own sessions; another user's session id is "not found"."""
+    with session_scope() as db:
+        row = db.get(AuthSession, session_id)
+        if row is None or row.user_id != user_id or row.revoked_at is not None:
+            raise NotFound("La sesión no existe o ya fue cerrada.")
+        row.revoked_at = utcnow()
+        audit.record(db, "session_revoked", actor_id=user_id, target_type="session",
+                     target_id=session_id, ip=ip)
+
+
+def revoke_all(db: Session, user_id: int, *, keep_id: int | None = None) -> int:
+    """Revoke every live session of a user except `keep_id`; returns how many."""
+    statement = (
+        update(AuthSession)
+        .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if keep_id is not None:
+        statement = statement.where(col(AuthSession.id) != keep_id)
+    return db.exec(statement).rowcount  # type: ignore[call-overload]
+
+
+def revoke_others(user_id: int, current_id: int | None, ip: str | None = None) -> int:
+    with session_scope() as db:
+        count = revoke_all(db, user_id, keep_id=current_id)
+        audit.record(db, "sessions_revoked", actor_id=user_id, target_type="user",
+                     target_id=user_id, ip=ip, count=count)
+    return count
+
+
+def record_api_logout(user_id: int, ip: str | None) -> None:
+    with session_scope() as db:
+        audit.record(db, "logout", actor_id=user_id, target_type="user", target_id=user_id,
+                     ip=ip, channel="api")
+    log_event(AUTH_LOGGER, "logout", user_id=user_id, ip=ip, channel="api")
+
+
+def logout(session_id: int, user_id: int, ip: str | None) -> None:
+    with session_scope() as db:
+        row = db.get(AuthSession, session_id)
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = utcnow()
+        audit.record(db, "logout", actor_id=user_id, target_type="session",
+                     target_id=session_id, ip=ip)
+    log_event(AUTH_LOGGER, "logout", user_id=user_id, ip=ip)
+
+
+# --- login tickets: the bridge from a websocket login to an HttpOnly cookie ---------------------
+def issue_ticket(user_id: int, user_agent: str | None) -> str:
+    settings = get_settings()
+    ticket = new_token()
+    with session_scope() as db:
+        db.add(LoginTicket(
+            ticket_hash=hash_token(ticket), user_id=user_id,
+            user_agent=_clip(user_agent, MAX_USER_AGENT),
+            expires_at=utcnow() + timedelta(seconds=settings.login_ticket_seconds),
+        ))
+    return ticket
+
+
+def redeem_ticket(ticket: str, ip: str | None, user_agent: str | None) -> str:
+    """Spend a ticket once, from the same browser, and open a session; returns the cookie token."""
+    if not ticket or len(ticket) > 200:
+        raise NotAuthenticated("El enlace de inicio de sesión no es válido.")
+    with session_scope() as db:
+        row = db.exec(select(LoginTicket).where(LoginTicket.ticket_hash == hash_token(ticket))
+                      ).first()
+        now = utcnow()
+        if row is None or row.used_at is not None or row.expires_at <= now:
+            raise NotAuthenticated("El enlace de inicio de sesión expiró. Vuelve a ingresar.")
+        row.used_at = now
+        if (row.user_agent or "") != (_clip(user_agent, MAX_USER_AGENT) or ""):
+            raise NotAuthenticated("El enlace de inicio de sesión no es válido.")
+        user = db.get(User, row.user_id)
+        if user is None or not user.is_active:
+            raise NotAuthenticated("La cuenta no está activa.")
+        return create_session(db, user, ip, user_agent)

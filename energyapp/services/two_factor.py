@@ -1,0 +1,93 @@
+"""Turning 2FA on and off. Setup keeps a pending secret until the user confirms a code; then
+one-time recovery codes are generated, shown once and stored hashed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import delete
+
+from energyapp.auth import totp
+from energyapp.auth.passwords import verify_password
+from energyapp.db.engine import session_scope
+from energyapp.db.models import RecoveryCode, User
+from energyapp.logging_setup import AUTH_LOGGER, log_event
+from energyapp.services import audit
+from energyapp.services.errors import Conflict, InvalidInput, NotAuthenticated
+from energyapp.services.login import check_second_factor
+from energyapp.settings import get_settings
+
+BAD_CODE = "El código no es válido. Revisa la hora de tu teléfono e inténtalo de nuevo."
+
+
+@dataclass(frozen=True)
+class SetupStart:
+    secret: str  # shown for manual entry in the authenticator app
+    uri: str
+    qr_data_uri: str
+
+
+def _active_user(db, user_id: int) -> User:  # noqa: ANN001 - Session
+    user = db.get(User, user_id)
+    if user is None or not user.is_active:
+        raise NotAuthenticated("Debes iniciar sesión.")
+    return user
+
+
+def begin_setup(user_id: int) -> SetupStart:
+    settings = get_settings()
+    with session_scope() as db:
+        user = _active_user(db, user_id)
+        if user.totp_enabled:
+            raise Conflict("La verificación en dos pasos ya está activada.")
+        user.totp_secret = totp.new_secret()
+        user.totp_last_step = None
+        uri = totp.provisioning_uri(user.totp_secret, user.email, settings.totp_issuer)
+        return SetupStart(secret=user.totp_secret, uri=uri, qr_data_uri=totp.qr_svg_data_uri(uri))
+
+
+def confirm_setup(user_id: int, code: str, ip: str | None) -> list[str]:
+    """Turn 2FA on when the code matches the pending secret; returns the recovery codes."""
+    settings = get_settings()
+    with session_scope() as db:
+        user = _active_user(db, user_id)
+        if user.totp_enabled:
+            raise Conflict("La verificación en dos pasos ya está activada.")
+        if not user.totp_secret:
+            raise InvalidInput("Primero inicia la configuración para obtener el código QR.")
+        step = totp.matching_step(user.totp_secret, code or "", None)
+        if step is None:
+            raise InvalidInput(BAD_CODE)
+        user.totp_enabled = True
+        user.totp_last_step = step
+        codes = totp.new_recovery_codes(settings.recovery_code_count)
+        db.exec(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+        db.add_all(RecoveryCode(user_id=user_id, code_hash=totp.hash_recovery_code(c))
+                   for c in codes)
+        audit.record(db, "totp_enabled", actor_id=user_id, target_type="user",
+                     target_id=user_id, ip=ip)
+    log_event(AUTH_LOGGER, "totp_enabled", user_id=user_id, ip=ip)
+    return codes
+
+
+def disable(user_id: int, password: str, code: str, ip: str | None) -> None:
+    """Needs the password and a current code (or a recovery code)."""
+    with session_scope() as db:
+        user = _active_user(db, user_id)
+        if not user.totp_enabled:
+            raise Conflict("La verificación en dos pasos no está activada.")
+        if not verify_password((password or "")[:1024], user.password_hash):
+            raise InvalidInput("La contraseña no es correcta.")
+    try:
+        check_second_factor(user_id, code, ip)
+    except NotAuthenticated as exc:
+        raise InvalidInput(exc.message) from None
+    with session_scope() as db:
+        user = _active_user(db, user_id)
+        user.totp_enabled = False
+        user.totp_secret = None
+        user.totp_last_step = None
+        db.exec(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+        audit.record(db, "totp_disabled", actor_id=user_id, target_type="user",
+                     target_id=user_id, ip=ip)
+    log_event(AUTH_LOGGER, "totp_disabled", user_id=user_id, ip=ip)
