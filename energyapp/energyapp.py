@@ -4,7 +4,7 @@ import reflex as rx
 
 from energyapp.api.app import create_api
 from energyapp.logging_setup import configure_logging
-from energyapp.pages import dashboard, login, register, settings  # noqa: F401 - routes
+from energyapp.pages import admin, dashboard, login, register, settings  # noqa: F401
 from energyapp.settings import get_settings
 
 configure_logging(get_settings())
@@ -17,4 +17,4 @@ def index() -> rx.Component:
 
 
 # The theme is configured in rxconfig.py (RadixThemesPlugin).
-app = rx.App(api_transformer=create_api())
+app = rx.App(api_transformer=create_api(), html_lang="es")

@@ -7,6 +7,12 @@ import reflex as rx
 APP_TITLE = "EnergyApp"
 
 
+def not_ready() -> rx.Var[bool]:
+    """True until React has hydrated the prerendered page and the state arrived: buttons stay
+    disabled meanwhile, so an early click is never lost."""
+    return ~rx.State.is_hydrated
+
+
 def brand(size: str = "6") -> rx.Component:
     return rx.hstack(
         rx.box(

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import reflex as rx
 
-from energyapp.components.layout import brand, centered_card, form_error, labeled_input
+from energyapp.components.layout import (
+    brand,
+    centered_card,
+    form_error,
+    labeled_input,
+    not_ready,
+)
 from energyapp.settings import get_settings
 from energyapp.states.login import LoginState
 
@@ -26,6 +32,7 @@ def _demo_buttons() -> rx.Component:
                     variant="soft",
                     type="button",
                     width="100%",
+                    disabled=not_ready(),
                 )
                 for account in settings.demo_accounts
             ],
@@ -50,7 +57,7 @@ def _password_step() -> rx.Component:
                               value=LoginState.password, on_change=LoginState.set_password,
                               auto_complete="current-password", required=True),
                 rx.button("Entrar", type="submit", width="100%", size="3",
-                          loading=LoginState.busy),
+                          loading=LoginState.busy, disabled=not_ready()),
                 spacing="3",
                 width="100%",
             ),
@@ -76,7 +83,7 @@ def _code_step() -> rx.Component:
                           input_mode="numeric", placeholder="123456", auto_focus=True,
                           max_length=20),
             rx.button("Verificar", type="submit", width="100%", size="3",
-                      loading=LoginState.busy),
+                      loading=LoginState.busy, disabled=not_ready()),
             rx.button("Volver", type="button", variant="ghost", width="100%",
                       on_click=LoginState.back_to_password),
             spacing="3",

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import reflex as rx
 
-from energyapp.components.layout import brand, centered_card, form_error, labeled_input
+from energyapp.components.layout import (
+    brand,
+    centered_card,
+    form_error,
+    labeled_input,
+    not_ready,
+)
 from energyapp.states.register import RegisterState
 
 
@@ -34,7 +40,7 @@ def register_page() -> rx.Component:
                 rx.cond(RegisterState.live_problem != "",
                         rx.text(RegisterState.live_problem, size="2", color_scheme="red")),
                 rx.button("Crear cuenta", type="submit", width="100%", size="3",
-                          loading=RegisterState.busy),
+                          loading=RegisterState.busy, disabled=not_ready()),
                 spacing="3",
                 width="100%",
             ),

@@ -65,7 +65,8 @@ def complete_login(user_id: int, ip: str, agent: str, next_path: str | None) -> 
 
 def login_redirect(path: str) -> rx.event.EventSpec:
     target = safe_next(path, default="")
-    return rx.redirect(f"/login?next={quote(target)}" if target else "/login", replace=True)
+    return rx.redirect(f"/login?next={quote(target, safe='')}" if target else "/login",
+                       replace=True)
 
 
 class AuthState(rx.State):
@@ -105,8 +106,9 @@ class AuthState(rx.State):
         resolved = await current_session(self)
         self._show(resolved)
         if resolved is None:
-            return login_redirect(self.router.url.path + (
-                f"?{self.router.url.query}" if self.router.url.query else ""))
+            path = self.router.url.path.rstrip("/") or "/"  # prod URLs end in "/"
+            query = f"?{self.router.url.query}" if self.router.url.query else ""
+            return login_redirect(path + query)
         user = resolved.user
         if user.must_setup_totp and not setup_page:
             return rx.redirect(SETUP_2FA_ROUTE, replace=True)

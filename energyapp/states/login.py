@@ -78,6 +78,9 @@ class LoginState(rx.State):
     async def submit(self, form: dict | None = None):  # noqa: ANN201 - event generator
         if self.busy:
             return
+        form = form if isinstance(form, dict) else {}
+        self.set_email(form.get("email", self.email))
+        self.set_password(form.get("password", self.password))
         self.error = ""
         if not self.email.strip() or not self.password:
             self.error = "Escribe tu correo y tu contraseña."
@@ -102,6 +105,8 @@ class LoginState(rx.State):
     async def submit_code(self, form: dict | None = None):  # noqa: ANN201 - event generator
         if self.busy:
             return
+        form = form if isinstance(form, dict) else {}
+        self.set_code(form.get("code", self.code))
         self.error = ""
         if not self._pending_user_id or time.monotonic() > self._pending_until:
             self.step, self._pending_user_id = "password", 0

@@ -65,6 +65,11 @@ class RegisterState(rx.State):
     async def submit(self, form: dict | None = None):  # noqa: ANN201 - event generator
         if self.busy:
             return
+        form = form if isinstance(form, dict) else {}
+        self.set_name(form.get("name", self.name))
+        self.set_email(form.get("email", self.email))
+        self.set_password(form.get("password", self.password))
+        self.set_confirmation(form.get("confirmation", self.confirmation))
         self.error, self.busy = "", True
         yield
         try:

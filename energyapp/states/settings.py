@@ -115,6 +115,10 @@ class SettingsState(rx.State):
         if resolved is None:
             yield login_redirect("/settings")
             return
+        form = form if isinstance(form, dict) else {}
+        self.set_current_password(form.get("current_password", self.current_password))
+        self.set_new_password(form.get("new_password", self.new_password))
+        self.set_new_confirmation(form.get("new_confirmation", self.new_confirmation))
         self.password_error = self.change_notice = ""
         self.password_busy = True
         yield
@@ -154,6 +158,8 @@ class SettingsState(rx.State):
         if resolved is None:
             yield login_redirect("/settings")
             return
+        form = form if isinstance(form, dict) else {}
+        self.set_setup_code(form.get("setup_code", self.setup_code))
         self.totp_error, self.totp_busy = "", True
         yield
         try:
@@ -186,6 +192,9 @@ class SettingsState(rx.State):
         if resolved is None:
             yield login_redirect("/settings")
             return
+        form = form if isinstance(form, dict) else {}
+        self.set_disable_password(form.get("disable_password", self.disable_password))
+        self.set_disable_code(form.get("disable_code", self.disable_code))
         self.totp_error = self.totp_done = ""
         self.totp_busy = True
         yield

@@ -69,6 +69,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         "ENERGYAPP_LOG_DIR": str(base / "logs"),
         "ENERGYAPP_SECRET_KEY": TEST_SECRET,
         "ENERGYAPP_OLLAMA_URL": standin.url,
+        "ENERGYAPP_PASSWORD_CHANGE_DOMAINS": "inacapmail.cl,cambio.cl",
         # A separate build folder, so tests never disturb a developer's running `make run`.
         "REFLEX_WEB_WORKDIR": str(PROJECT / ".web-test"),
     })
@@ -162,8 +163,64 @@ def visit(browser, app_server: AppServer) -> Iterator[PageVisit]:
 
 
 @pytest.fixture
+def new_visit(browser, app_server: AppServer) -> Iterator:
+    """Open more browser contexts in one test (e.g. two devices of one user)."""
+    opened: list[tuple[object, PageVisit]] = []
+
+    def factory(**context_args) -> PageVisit:
+        context_args.setdefault("viewport", {"width": 1280, "height": 800})
+        context, page_visit = _open_page(browser, app_server, **context_args)
+        opened.append((context, page_visit))
+        return page_visit
+
+    yield factory
+    own = urlparse(app_server.url).netloc
+    for context, page_visit in opened:
+        context.close()
+        assert page_visit.hosts <= {own}, f"other hosts contacted: {page_visit.hosts - {own}}"
+
+
+@pytest.fixture
 def phone_visit(browser, app_server: AppServer) -> Iterator[PageVisit]:
     context, page_visit = _open_page(browser, app_server, viewport={"width": 390, "height": 844},
                                      is_mobile=True, has_touch=True)
     yield page_visit
     context.close()
+
+
+# --- helpers shared by the browser tests -------------------------------------------------------
+_counter = iter(range(1, 1_000_000))
+
+
+def unique_email(domain: str = "empresa.cl") -> str:
+    return f"persona{next(_counter)}.{int(time.time() * 1000) % 10_000_000}@{domain}"
+
+
+def api_register(app_server: AppServer, email: str, password: str = "clave-segura-1",
+                 name: str = "Persona de Prueba") -> None:
+    response = httpx.post(f"{app_server.url}/api/auth/register", json={
+        "name": name, "email": email, "password": password, "password_confirmation": password,
+    }, timeout=10)
+    assert response.status_code == 201, response.text
+
+
+def api_enable_totp(app_server: AppServer, email: str, password: str = "clave-segura-1") -> str:
+    """Turn 2FA on through the API; returns the TOTP secret."""
+    import pyotp
+
+    with httpx.Client(base_url=app_server.url, timeout=10) as client:
+        tokens = client.post("/api/auth/login", json={"email": email, "password": password})
+        auth = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+        client.cookies.clear()
+        secret = client.post("/api/auth/totp/setup", headers=auth).json()["secret"]
+        confirmed = client.post("/api/auth/totp/confirm", headers=auth,
+                                json={"code": pyotp.TOTP(secret).now()})
+        assert confirmed.status_code == 200, confirmed.text
+    return secret
+
+
+def ui_login(page, email: str, password: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Correo electrónico").fill(email)
+    page.get_by_label("Contraseña").fill(password)
+    page.get_by_role("button", name="Entrar").click()

@@ -52,3 +52,15 @@ def test_health_says_503_naming_ollama_when_it_hangs(app_server: AppServer) -> N
 def test_the_api_docs_page_loads_nothing_from_outside(visit: PageVisit) -> None:
     visit.page.goto("/api/docs")
     expect(visit.page.get_by_text("EnergyApp API")).to_be_visible()
+
+
+def test_cors_allows_only_the_configured_origin(app_server: AppServer) -> None:
+    def preflight(origin: str) -> httpx.Response:
+        return httpx.options(f"{app_server.url}/api/auth/me", timeout=5, headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST"})
+
+    foreign = preflight("https://evil.example")
+    assert "access-control-allow-origin" not in foreign.headers
+    own = preflight(app_server.url)
+    assert own.headers["access-control-allow-origin"] == app_server.url
+    assert own.headers.get("access-control-allow-origin") != "*"
