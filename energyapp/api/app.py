@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi_offline import FastAPIOffline
 
 from energyapp.api.errors import install_error_handlers
-from energyapp.api.routes import auth, health
+from energyapp.api.routes import auth, chat, health
 
 API_PREFIX = "/api"
 
@@ -36,5 +36,6 @@ def create_api() -> FastAPI:
     install_error_handlers(api)
     api.include_router(health.router, prefix=API_PREFIX)
     api.include_router(auth.router, prefix=API_PREFIX)
+    api.include_router(chat.router, prefix=API_PREFIX)
     api.include_router(_not_found_router(), prefix=API_PREFIX)
     return api

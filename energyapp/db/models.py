@@ -110,7 +110,10 @@ class Message(SQLModel, table=True):
     completion_tokens: int | None = None
     total_duration_ms: int | None = None
     first_token_ms: int | None = None
+    # A client's retry key for the user message it sent: the same key never adds a second one.
+    request_id: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)  # last save of a streaming answer
 
 
 class AuthSession(SQLModel, table=True):

@@ -1,0 +1,102 @@
+"""Streaming chat with Ollama, with every failure mapped to one `LLMError` kind.
+
+The official client raises `ResponseError` for an HTTP error or an `{"error"}` line, raw httpx
+errors for connection problems, and a JSON error for a cut line; callers see only `LLMError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+import httpx
+import ollama
+
+from energyapp.llm.client import get_client
+
+
+class LLMFailure(StrEnum):
+    unavailable = "unavailable"  # nothing answers at the configured URL
+    model_missing = "model_missing"  # Ollama does not have the model
+    model_error = "model_error"  # Ollama answered with an error
+    timeout = "timeout"
+    dropped = "dropped"  # the connection broke mid-answer
+
+
+SPANISH = {
+    LLMFailure.unavailable: "El servicio del modelo no está disponible. Inténtalo más tarde.",
+    LLMFailure.model_missing: "El modelo configurado no está instalado en el servidor.",
+    LLMFailure.model_error: "El modelo respondió con un error.",
+    LLMFailure.timeout: "El modelo tardó demasiado en responder.",
+    LLMFailure.dropped: "Se interrumpió la conexión con el modelo.",
+}
+
+
+class LLMError(Exception):
+    def __init__(self, kind: LLMFailure, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+    @property
+    def message(self) -> str:
+        return SPANISH[self.kind]
+
+
+@dataclass(frozen=True)
+class Delta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Done:
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_duration_ms: int | None
+
+
+def _classify(exc: BaseException) -> LLMError:
+    if isinstance(exc, ollama.ResponseError):
+        if exc.status_code == 404:
+            return LLMError(LLMFailure.model_missing, str(exc.error)[:200])
+        return LLMError(LLMFailure.model_error, f"{exc.status_code} {str(exc.error)[:200]}")
+    if isinstance(exc, httpx.TimeoutException):
+        return LLMError(LLMFailure.timeout, type(exc).__name__)
+    if isinstance(exc, httpx.ConnectError | ConnectionError):
+        return LLMError(LLMFailure.unavailable, type(exc).__name__)
+    if isinstance(exc, httpx.TransportError | json.JSONDecodeError):
+        return LLMError(LLMFailure.dropped, type(exc).__name__)
+    return LLMError(LLMFailure.model_error, type(exc).__name__)
+
+
+async def stream_chat(model: str, messages: list[dict[str, str]]) -> AsyncIterator[Delta | Done]:
+    """Yield `Delta`s as Ollama writes, then one `Done`; raise `LLMError` on any failure."""
+    try:
+        stream = await get_client().chat(model=model, messages=messages, stream=True)
+        async for part in stream:
+            text = part.message.content if part.message else ""
+            if text:
+                yield Delta(text)
+            if part.done:
+                yield Done(
+                    prompt_tokens=part.prompt_eval_count,
+                    completion_tokens=part.eval_count,
+                    total_duration_ms=(part.total_duration // 1_000_000
+                                       if part.total_duration else None),
+                )
+                return
+        raise LLMError(LLMFailure.dropped, "stream ended without done")
+    except LLMError:
+        raise
+    except (ollama.ResponseError, httpx.HTTPError, json.JSONDecodeError, ConnectionError,
+            ValueError) as exc:
+        raise _classify(exc) from exc
+
+
+async def list_models() -> list[str]:
+    try:
+        return sorted(m.model for m in (await get_client().list()).models if m.model)
+    except (ollama.ResponseError, httpx.HTTPError, ValueError) as exc:
+        raise _classify(exc) from exc

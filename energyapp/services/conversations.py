@@ -1,0 +1,164 @@
+"""A user's own conversations: list and search, read, rename, delete, export.
+
+Another user's conversation is "not found", whatever the path (admins read others' through the
+admin services, which apply the visibility policy and audit the access)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, delete, select
+
+from energyapp.db.engine import session_scope
+from energyapp.db.models import Conversation, Message, utcnow
+from energyapp.services.errors import InvalidInput, NotFound
+from energyapp.services.views import iso
+
+NOT_FOUND = "La conversación no existe."
+MAX_TITLE = 200
+MAX_SEARCH = 200
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    id: int
+    title: str
+    model: str
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, row: Conversation) -> ConversationView:
+        assert row.id is not None
+        return cls(id=row.id, title=row.title, model=row.model,
+                   created_at=iso(row.created_at) or "", updated_at=iso(row.updated_at) or "")
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    role: str
+    content: str
+    status: str
+    model: str | None
+    created_at: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_duration_ms: int | None = None
+
+    @classmethod
+    def of(cls, row: Message) -> MessageView:
+        assert row.id is not None
+        return cls(id=row.id, role=row.role.value, content=row.content, status=row.status.value,
+                   model=row.model, created_at=iso(row.created_at) or "",
+                   prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
+                   total_duration_ms=row.total_duration_ms)
+
+
+def owned(db: Session, user_id: int, conversation_id: int) -> Conversation:
+    row = db.get(Conversation, conversation_id)
+    if row is None or row.owner_id != user_id:
+        raise NotFound(NOT_FOUND)
+    return row
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_for_user(user_id: int, *, search: str = "", limit: int = 50, offset: int = 0
+                  ) -> list[ConversationView]:
+    """Newest first; `search` matches the title or any message's text."""
+    term = " ".join((search or "").split())[:MAX_SEARCH]
+    statement = select(Conversation).where(Conversation.owner_id == user_id)
+    if term:
+        pattern = _like(term)
+        in_messages = (
+            select(Message.id)
+            .where(Message.conversation_id == Conversation.id,
+                   col(Message.content).ilike(pattern, escape="\\"))
+            .exists()
+        )
+        statement = statement.where(or_(col(Conversation.title).ilike(pattern, escape="\\"),
+                                        in_messages))
+    statement = statement.order_by(col(Conversation.updated_at).desc(),
+                                   col(Conversation.id).desc())
+    with session_scope() as db:
+        rows = db.exec(statement.offset(max(0, offset)).limit(max(1, min(limit, 500)))).all()
+        return [ConversationView.of(r) for r in rows]
+
+
+def count_for_user(user_id: int) -> int:
+    with session_scope() as db:
+        return db.exec(select(func.count()).select_from(Conversation)
+                       .where(Conversation.owner_id == user_id)).one()
+
+
+def messages_of(db: Session, conversation_id: int) -> list[MessageView]:
+    rows = db.exec(select(Message).where(Message.conversation_id == conversation_id)
+                   .order_by(col(Message.id))).all()
+    return [MessageView.of(r) for r in rows]
+
+
+def get_with_messages(user_id: int, conversation_id: int
+                      ) -> tuple[ConversationView, list[MessageView]]:
+    with session_scope() as db:
+        row = owned(db, user_id, conversation_id)
+        return ConversationView.of(row), messages_of(db, conversation_id)
+
+
+def clean_title(title: str) -> str:
+    title = " ".join((title or "").split())
+    if not title:
+        raise InvalidInput("El título no puede quedar vacío.")
+    if len(title) > MAX_TITLE:
+        raise InvalidInput(f"El título admite hasta {MAX_TITLE} caracteres.")
+    return title
+
+
+def rename(user_id: int, conversation_id: int, title: str) -> ConversationView:
+    title = clean_title(title)
+    with session_scope() as db:
+        row = owned(db, user_id, conversation_id)
+        row.title = title
+        row.updated_at = utcnow()
+        return ConversationView.of(row)
+
+
+def delete_conversation(user_id: int, conversation_id: int) -> None:
+    with session_scope() as db:
+        row = owned(db, user_id, conversation_id)
+        db.exec(delete(Message).where(Message.conversation_id == conversation_id))
+        db.delete(row)
+
+
+STATUS_NOTES = {
+    "stopped": "respuesta detenida",
+    "error": "respuesta incompleta por un error",
+    "interrupted": "respuesta interrumpida",
+    "streaming": "respuesta en curso",
+}
+
+
+def export(user_id: int, conversation_id: int, fmt: str) -> tuple[str, str, str]:
+    """(body, media type, file name) for `md` or `json`."""
+    if fmt not in ("md", "json"):
+        raise InvalidInput("Formato no soportado: usa md o json.")
+    conversation, messages = get_with_messages(user_id, conversation_id)
+    name = f"conversacion-{conversation.id}.{fmt}"
+    if fmt == "json":
+        body = json.dumps({"conversation": asdict(conversation),
+                           "messages": [asdict(m) for m in messages]},
+                          ensure_ascii=False, indent=2)
+        return body, "application/json", name
+    lines = [f"# {conversation.title}", "", f"_Modelo: {conversation.model} · creada "
+             f"{conversation.created_at}_", ""]
+    for message in messages:
+        who = "Tú" if message.role == "user" else "Asistente"
+        note = STATUS_NOTES.get(message.status)
+        lines += [f"## {who} · {message.created_at}" + (f" ({note})" if note else ""), "",
+                  message.content, ""]
+    return "\n".join(lines), "text/markdown; charset=utf-8", name
