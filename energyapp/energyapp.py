@@ -1,10 +1,14 @@
 """The Reflex app: pages, theme, and the JSON API mounted on the same server and port."""
 
+import asyncio
+import logging
+
 import reflex as rx
 
 from energyapp.api.app import create_api
-from energyapp.logging_setup import configure_logging
+from energyapp.logging_setup import APP_LOGGER, configure_logging
 from energyapp.pages import admin, dashboard, login, register, settings  # noqa: F401
+from energyapp.services import chat
 from energyapp.settings import get_settings
 
 configure_logging(get_settings())
@@ -16,5 +20,20 @@ def index() -> rx.Component:
                      on_mount=rx.redirect("/dashboard", replace=True))
 
 
+async def sweep_interrupted_answers() -> None:
+    """Answers a crash left "streaming" become "interrupted": all of them at start-up of a
+    single-process server, then every minute those silent for `stream_stale_seconds`."""
+    everything = not get_settings().redis_url
+    while True:
+        try:
+            await asyncio.to_thread(chat.sweep_stale, everything=everything)
+        except Exception:
+            logging.getLogger(APP_LOGGER).exception("sweep_failed")
+        everything = False
+        await asyncio.sleep(60)
+
+
 # The theme is configured in rxconfig.py (RadixThemesPlugin).
-app = rx.App(api_transformer=create_api(), html_lang="es")
+app = rx.App(api_transformer=create_api(), html_lang="es",
+             stylesheets=["/chat.css"])
+app.register_lifespan_task(sweep_interrupted_answers)

@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     allowed_origins: CommaList = []  # empty: only public_url
     trusted_proxy_hops: int = Field(0, ge=0, le=5)
     redis_url: str = ""  # set: several workers share state through Redis
+    timezone: str = "America/Santiago"  # how times are shown to users
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone (e.g. America/Santiago, UTC)") from None
+        return value
 
     # --- logging -------------------------------------------------------------------------
     log_dir: Path = PROJECT_DIR / "logs"

@@ -52,6 +52,20 @@ class UserView:
         )
 
 
+def local_time(value: str | datetime | None, fmt: str = "%d-%m-%Y %H:%M") -> str:
+    """An ISO or datetime value in the configured time zone, for people to read."""
+    from zoneinfo import ZoneInfo
+
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return value.astimezone(ZoneInfo(get_settings().timezone)).strftime(fmt)
+
+
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 

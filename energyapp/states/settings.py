@@ -5,22 +5,17 @@ Every handler resolves the session again: the page being open proves nothing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 import reflex as rx
 
 from energyapp.services import accounts, sessions, two_factor
 from energyapp.services.errors import ServiceError
-from energyapp.services.views import SessionView, browser_label
+from energyapp.services.views import SessionView, browser_label, local_time
 from energyapp.states.auth import AuthState, client_ip, current_session, login_redirect
 
 
 def _when(iso_value: str) -> str:
-    try:
-        moment = datetime.fromisoformat(iso_value.replace("Z", "+00:00"))
-    except ValueError:
-        return iso_value
-    return moment.strftime("%d-%m-%Y %H:%M UTC")
+    return local_time(iso_value)
 
 
 def _session_row(view: SessionView) -> dict[str, str]:

@@ -35,7 +35,7 @@ def test_each_demo_account_signs_in_from_the_quick_access_buttons(visit: PageVis
     page.get_by_role("button", name="Entrar").click()
     expect(page).to_have_url(re.compile(r"/dashboard/?$"))
     name, is_staff = DEMO[button]
-    expect(page.locator("#welcome")).to_contain_text(name)
+    expect(page.get_by_role("button", name="Menú de usuario")).to_contain_text(name)
     admin_link = page.get_by_role("link", name="Administración")
     expect(admin_link).to_be_visible() if is_staff else expect(admin_link).to_have_count(0)
     cookies = page.context.cookies()
@@ -97,7 +97,7 @@ def test_register_explains_the_rule_refuses_precisely_and_signs_in(visit: PageVi
     page.get_by_label("Correo electrónico").fill(unique_email())
     page.get_by_role("button", name="Crear cuenta").click()
     expect(page).to_have_url(re.compile(r"/dashboard/?$"))
-    expect(page.locator("#welcome")).to_contain_text("Camila Rojas")
+    expect(page.get_by_role("button", name="Menú de usuario")).to_contain_text("Camila Rojas")
 
 
 def test_login_with_2fa_asks_for_the_code(visit: PageVisit, app_server: AppServer) -> None:

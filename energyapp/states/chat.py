@@ -1,0 +1,315 @@
+"""State of /dashboard: the sidebar of conversations, the transcript and the composer.
+
+Streaming runs as a background event: the turn is saved first, then tokens are batched into
+`LiveAnswerState.text` about every `stream_flush_ms` (one small websocket delta per batch, never
+per token), and the finished message joins `ChatState.messages` once. Every handler resolves the
+session again before touching data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import reflex as rx
+
+from energyapp.llm.chat import SPANISH, Delta, LLMFailure
+from energyapp.services import chat, conversations
+from energyapp.services.chat import Finished, Turn
+from energyapp.services.conversations import ConversationView, MessageView
+from energyapp.services.errors import ServiceError
+from energyapp.services.views import local_time
+from energyapp.settings import get_settings
+from energyapp.states.auth import current_session, login_redirect
+
+STATUS_NOTES = {
+    "stopped": "Respuesta detenida. Lo escrito hasta ese momento quedó guardado.",
+    "error": "La respuesta no se completó por un error del modelo.",
+    "interrupted": "La respuesta se interrumpió porque el servidor se reinició.",
+    "streaming": "Respuesta en curso…",
+}
+
+
+def _clock(iso_value: str) -> str:
+    return local_time(iso_value, "%d-%m %H:%M")
+
+
+def message_row(view: MessageView, note: str | None = None) -> dict[str, str]:
+    return {
+        "id": str(view.id),
+        "role": view.role,
+        "content": view.content,
+        "status": view.status,
+        "note": note if note is not None else STATUS_NOTES.get(view.status, ""),
+        "time": _clock(view.created_at),
+    }
+
+
+def conversation_row(view: ConversationView) -> dict[str, str]:
+    return {"id": str(view.id), "title": view.title, "time": _clock(view.updated_at)}
+
+
+def _as_id(value: object) -> int | None:
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+class LiveAnswerState(rx.State):
+    """Only the live bubble reads these: each flush sends just this small delta."""
+
+    active: bool = False
+    waiting: bool = False  # "escribiendo…" from sending until the first token
+    text: str = ""
+
+
+class ChatState(rx.State):
+    conversations: list[dict[str, str]] = []  # noqa: RUF012 - Reflex copies var defaults
+    search: str = ""
+    list_loaded: bool = False
+    active_id: int = 0  # 0: a new conversation, not saved yet
+    active_title: str = ""
+    messages: list[dict[str, str]] = []  # noqa: RUF012
+    messages_loading: bool = False
+    draft: str = ""
+    error: str = ""
+    sending: bool = False
+    rename_value: str = ""
+    max_chars: int = 0
+    drawer_open: bool = False  # the conversation list on phones
+
+    _stop_requested: bool = False
+
+    # --- loading ------------------------------------------------------------------------------
+    @rx.event
+    async def load(self) -> rx.event.EventSpec | None:
+        """on_load, after the guard: the sidebar, and the open conversation if still ours."""
+        resolved = await current_session(self)
+        if resolved is None:
+            return login_redirect("/dashboard")
+        self.max_chars = get_settings().max_message_chars
+        await self._reload_list(resolved.user.id)
+        if self.active_id and not self.sending:
+            return ChatState.open_conversation(str(self.active_id))
+        return None
+
+    async def _reload_list(self, user_id: int) -> None:
+        views = await asyncio.to_thread(conversations.list_for_user, user_id, search=self.search,
+                                        limit=get_settings().conversations_page_size)
+        self.conversations = [conversation_row(v) for v in views]
+        self.list_loaded = True
+
+    @rx.event
+    async def set_search(self, value: str) -> rx.event.EventSpec | None:
+        self.search = str(value)[:200]
+        resolved = await current_session(self)
+        if resolved is None:
+            return login_redirect("/dashboard")
+        await self._reload_list(resolved.user.id)
+        return None
+
+    @rx.event
+    def set_drawer_open(self, value: bool) -> None:
+        self.drawer_open = bool(value)
+
+    @rx.event
+    def close_drawer(self) -> None:
+        self.drawer_open = False
+
+    @rx.event
+    def set_draft(self, value: str) -> None:
+        self.draft = str(value)[:200_000]  # over the limit is refused on send, never cut here
+
+    @rx.event
+    def new_conversation(self) -> None:
+        if self.sending:
+            self.error = "Espera a que termine la respuesta o detenla antes de cambiar."
+            return
+        self.active_id, self.active_title, self.messages, self.error = 0, "", [], ""
+
+    @rx.event
+    async def open_conversation(self, conversation_id: str) -> rx.event.EventSpec | None:
+        resolved = await current_session(self)
+        if resolved is None:
+            return login_redirect("/dashboard")
+        target = _as_id(conversation_id)
+        if self.sending and target != self.active_id:
+            self.error = "Espera a que termine la respuesta o detenla antes de cambiar."
+            return None
+        if target is None:
+            return None
+        self.messages_loading, self.error = True, ""
+        try:
+            view, messages = await asyncio.to_thread(conversations.get_with_messages,
+                                                     resolved.user.id, target)
+        except ServiceError as exc:
+            self.active_id, self.messages, self.error = 0, [], exc.message
+            await self._reload_list(resolved.user.id)
+            return None
+        finally:
+            self.messages_loading = False
+        self.active_id, self.active_title = view.id, view.title
+        self.rename_value = view.title
+        self.messages = [message_row(m) for m in messages]
+        return None
+
+    # --- sending and streaming ----------------------------------------------------------------
+    @rx.event(background=True)
+    async def send_message(self, form: dict | None = None):  # noqa: ANN201 - event generator
+        async with self:
+            if isinstance(form, dict) and "draft" in form:
+                self.draft = str(form["draft"])[:200_000]
+            if self.sending:
+                self.error = "Espera a que termine la respuesta actual o detenla."
+                return
+            resolved = await current_session(self)
+            if resolved is None:
+                yield login_redirect("/dashboard")
+                return
+            try:
+                text = chat.clean_message(self.draft)
+            except ServiceError as exc:
+                self.error = exc.message  # the draft stays as the user wrote it
+                return
+            self.sending, self.error = True, ""
+            user_id, conversation_id = resolved.user.id, self.active_id or None
+            live = await self.get_state(LiveAnswerState)
+            live.active, live.waiting, live.text = True, True, ""
+        try:
+            turn = await asyncio.to_thread(chat.start_turn, user_id, conversation_id, text,
+                                           get_settings().ollama_model)
+        except ServiceError as exc:
+            async with self:
+                self.sending, self.error = False, exc.message
+                live = await self.get_state(LiveAnswerState)
+                live.active = live.waiting = False
+            return
+        async with self:
+            self.draft = ""  # saved: only now may the composer forget it
+            self.active_id, self.active_title = turn.conversation_id, turn.title
+            self.rename_value = turn.title
+            self.messages = [*self.messages, message_row(turn.user_message)]
+            self._stop_requested = False
+            await self._reload_list(user_id)
+        await self._stream(turn, user_id)
+
+    @rx.event(background=True)
+    async def regenerate(self):  # noqa: ANN201 - event generator
+        """A new answer to the last message (also the "Reintentar" action after an error)."""
+        async with self:
+            if self.sending or not self.active_id:
+                return
+            resolved = await current_session(self)
+            if resolved is None:
+                yield login_redirect("/dashboard")
+                return
+            self.sending, self.error, self._stop_requested = True, "", False
+            user_id, conversation_id = resolved.user.id, self.active_id
+            live = await self.get_state(LiveAnswerState)
+            live.active, live.waiting, live.text = True, True, ""
+        try:
+            turn = await asyncio.to_thread(chat.start_regeneration, user_id, conversation_id)
+        except ServiceError as exc:
+            async with self:
+                self.sending, self.error = False, exc.message
+                live = await self.get_state(LiveAnswerState)
+                live.active = live.waiting = False
+            return
+        await self._stream(turn, user_id)
+
+    async def _stream(self, turn: Turn, user_id: int) -> None:
+        flush_every = get_settings().stream_flush_ms / 1000
+        pending: list[str] = []
+        outcome: Finished | None = None
+        last_flush = time.monotonic()
+        stream = chat.answer(turn)
+        try:
+            async for event in stream:
+                if not isinstance(event, Delta):
+                    outcome = event
+                    break
+                pending.append(event.text)
+                if time.monotonic() - last_flush < flush_every:
+                    continue
+                async with self:
+                    live = await self.get_state(LiveAnswerState)
+                    live.text += "".join(pending)
+                    live.waiting = False
+                    stop = self._stop_requested
+                pending.clear()
+                last_flush = time.monotonic()
+                if stop:
+                    break
+        finally:
+            await stream.aclose()  # an early exit saves the partial answer as "stopped"
+        await self._show_final(turn, user_id, outcome)
+
+    async def _show_final(self, turn: Turn, user_id: int, outcome: Finished | None) -> None:
+        try:
+            _view, saved = await asyncio.to_thread(conversations.get_with_messages, user_id,
+                                                   turn.conversation_id)
+            final = next(m for m in saved if m.id == turn.assistant_message_id)
+        except (ServiceError, StopIteration):  # deleted meanwhile
+            final = None
+        note = None
+        if outcome is not None and outcome.error is not None:
+            note = outcome.error.message
+            if outcome.error.kind == LLMFailure.unavailable:
+                note = SPANISH[LLMFailure.unavailable]
+        async with self:
+            live = await self.get_state(LiveAnswerState)
+            live.active = live.waiting = False
+            live.text = ""
+            if final is not None and turn.conversation_id == self.active_id:
+                self.messages = [*self.messages, message_row(final, note)]
+            self.sending = False
+            await self._reload_list(user_id)
+
+    @rx.event
+    def stop(self) -> None:
+        """Stop button: the stream ends at its next flush and keeps what was written."""
+        if self.sending:
+            self._stop_requested = True
+
+    # --- managing conversations ------------------------------------------------------------
+    @rx.event
+    def set_rename_value(self, value: str) -> None:
+        self.rename_value = str(value)[:1000]
+
+    @rx.event
+    async def rename(self, form: dict | None = None) -> rx.event.EventSpec | None:
+        resolved = await current_session(self)
+        if resolved is None:
+            return login_redirect("/dashboard")
+        if isinstance(form, dict) and "title" in form:
+            self.rename_value = str(form["title"])[:1000]
+        if not self.active_id:
+            return None
+        try:
+            view = await asyncio.to_thread(conversations.rename, resolved.user.id,
+                                           self.active_id, self.rename_value)
+        except ServiceError as exc:
+            self.error = exc.message
+            return None
+        self.active_title, self.error = view.title, ""
+        await self._reload_list(resolved.user.id)
+        return None
+
+    @rx.event
+    async def delete_active(self) -> rx.event.EventSpec | None:
+        resolved = await current_session(self)
+        if resolved is None:
+            return login_redirect("/dashboard")
+        if not self.active_id or self.sending:
+            return None
+        try:
+            await asyncio.to_thread(conversations.delete_conversation, resolved.user.id,
+                                    self.active_id)
+        except ServiceError as exc:
+            self.error = exc.message
+            return None
+        self.active_id, self.active_title, self.messages = 0, "", []
+        await self._reload_list(resolved.user.id)
+        return rx.toast.success("Conversación eliminada.")
