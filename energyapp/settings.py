@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     context_max_messages: int = Field(20, ge=0)
     context_max_chars: int = Field(12_000, ge=0)
     max_message_chars: int = Field(8_000, ge=1)
-    max_answer_seconds: int = Field(600, ge=10)  # a stream nobody stops ends by itself
+    max_answer_seconds: int = Field(600, ge=1)  # a stream nobody stops ends by itself
     stream_flush_ms: int = Field(50, ge=10, le=1000)  # UI updates batched this often
     stream_save_seconds: float = Field(1.5, gt=0)  # partial answer saved this often
     stream_stale_seconds: int = Field(90, ge=10)  # "streaming" older than this = interrupted

@@ -66,19 +66,31 @@ def sidebar() -> rx.Component:
 
 
 def phone_drawer() -> rx.Component:
+    """On narrow screens the conversation list slides over the chat, behind a menu button."""
     return rx.box(
-        rx.drawer.root(
-            rx.drawer.trigger(rx.icon_button(rx.icon("menu", size=18), variant="ghost",
-                                             color_scheme="gray",
-                                             aria_label="Ver conversaciones")),
-            rx.drawer.overlay(z_index="40"),
-            rx.drawer.portal(
-                rx.drawer.content(sidebar(), width="85vw", max_width="320px", height="100%",
-                                  background=rx.color("gray", 2), z_index="50"),
+        rx.icon_button(rx.icon("menu", size=18), variant="ghost", color_scheme="gray",
+                       aria_label="Ver conversaciones", on_click=ChatState.set_drawer_open(True)),
+        rx.cond(
+            ChatState.drawer_open,
+            rx.fragment(
+                rx.box(position="fixed", inset="0", background="rgba(0, 0, 0, 0.45)",
+                       z_index="40", on_click=ChatState.close_drawer),
+                rx.box(
+                    rx.hstack(
+                        rx.text("Conversaciones", weight="bold"),
+                        rx.spacer(),
+                        rx.icon_button(rx.icon("x", size=16), variant="ghost",
+                                       color_scheme="gray", aria_label="Cerrar",
+                                       on_click=ChatState.close_drawer),
+                        padding="12px 12px 0", align="center",
+                    ),
+                    sidebar(),
+                    position="fixed", top="0", left="0", bottom="0", width="85vw",
+                    max_width="320px", background=rx.color("gray", 2), z_index="50",
+                    box_shadow="0 0 24px rgba(0, 0, 0, 0.3)", role="dialog",
+                    aria_label="Conversaciones", display="flex", flex_direction="column",
+                ),
             ),
-            direction="left",
-            open=ChatState.drawer_open,
-            on_open_change=ChatState.set_drawer_open,
         ),
         display=["block", "block", "none"],
     )
@@ -312,6 +324,15 @@ def _delete_dialog() -> rx.Component:
     )
 
 
+def model_picker() -> rx.Component:
+    """Only when settings allow choosing: the models Ollama has (from /api/tags)."""
+    return rx.cond(
+        ChatState.models.length() > 1,
+        rx.select(ChatState.models, value=ChatState.model, on_change=ChatState.set_model,
+                  size="1", variant="soft", aria_label="Modelo", disabled=ChatState.sending),
+    )
+
+
 def chat_header() -> rx.Component:
     return rx.hstack(
         rx.heading(rx.cond(ChatState.active_id > 0, ChatState.active_title,
@@ -320,6 +341,7 @@ def chat_header() -> rx.Component:
                    style={"overflow": "hidden", "text_overflow": "ellipsis",
                           "white_space": "nowrap"}),
         rx.spacer(),
+        model_picker(),
         rx.cond(
             ChatState.active_id > 0,
             rx.hstack(

@@ -13,7 +13,7 @@ import time
 
 import reflex as rx
 
-from energyapp.llm.chat import SPANISH, Delta, LLMFailure
+from energyapp.llm.chat import SPANISH, Delta, LLMError, LLMFailure, list_models
 from energyapp.services import chat, conversations
 from energyapp.services.chat import Finished, Turn
 from energyapp.services.conversations import ConversationView, MessageView
@@ -79,8 +79,11 @@ class ChatState(rx.State):
     rename_value: str = ""
     max_chars: int = 0
     drawer_open: bool = False  # the conversation list on phones
+    models: list[str] = []  # noqa: RUF012 - filled only when settings allow choosing
+    model: str = ""
 
     _stop_requested: bool = False
+    _inflight_text: str = ""  # what is being sent now: a double click is ignored quietly
 
     # --- loading ------------------------------------------------------------------------------
     @rx.event
@@ -89,7 +92,14 @@ class ChatState(rx.State):
         resolved = await current_session(self)
         if resolved is None:
             return login_redirect("/dashboard")
-        self.max_chars = get_settings().max_message_chars
+        settings = get_settings()
+        self.max_chars = settings.max_message_chars
+        self.model = self.model or settings.ollama_model
+        if settings.allow_model_choice:
+            try:
+                self.models = await list_models()
+            except LLMError:
+                self.models = [settings.ollama_model]
         await self._reload_list(resolved.user.id)
         if self.active_id and not self.sending:
             return ChatState.open_conversation(str(self.active_id))
@@ -109,6 +119,10 @@ class ChatState(rx.State):
             return login_redirect("/dashboard")
         await self._reload_list(resolved.user.id)
         return None
+
+    @rx.event
+    def set_model(self, value: str) -> None:
+        self.model = str(value)[:100]
 
     @rx.event
     def set_drawer_open(self, value: bool) -> None:
@@ -162,7 +176,8 @@ class ChatState(rx.State):
             if isinstance(form, dict) and "draft" in form:
                 self.draft = str(form["draft"])[:200_000]
             if self.sending:
-                self.error = "Espera a que termine la respuesta actual o detenla."
+                if self.draft.strip() != self._inflight_text:  # not just a double click
+                    self.error = "Espera a que termine la respuesta actual o detenla."
                 return
             resolved = await current_session(self)
             if resolved is None:
@@ -173,13 +188,15 @@ class ChatState(rx.State):
             except ServiceError as exc:
                 self.error = exc.message  # the draft stays as the user wrote it
                 return
-            self.sending, self.error = True, ""
+            self.sending, self.error, self._inflight_text = True, "", text
             user_id, conversation_id = resolved.user.id, self.active_id or None
+            requested_model = self.model
             live = await self.get_state(LiveAnswerState)
             live.active, live.waiting, live.text = True, True, ""
         try:
+            model = await self._choose_model(requested_model)
             turn = await asyncio.to_thread(chat.start_turn, user_id, conversation_id, text,
-                                           get_settings().ollama_model)
+                                           model)
         except ServiceError as exc:
             async with self:
                 self.sending, self.error = False, exc.message
@@ -218,6 +235,17 @@ class ChatState(rx.State):
                 live.active = live.waiting = False
             return
         await self._stream(turn, user_id)
+
+    @staticmethod
+    async def _choose_model(requested: str) -> str:
+        """The settings' model, or the picked one if choice is allowed and Ollama has it."""
+        if not requested or requested == get_settings().ollama_model:
+            return chat.choose_model(None)
+        try:
+            available = await list_models()
+        except LLMError as error:
+            raise ServiceError(error.message) from None
+        return chat.choose_model(requested, available)
 
     async def _stream(self, turn: Turn, user_id: int) -> None:
         flush_every = get_settings().stream_flush_ms / 1000

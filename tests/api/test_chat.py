@@ -247,3 +247,13 @@ def test_stale_streaming_answers_are_marked_interrupted(client, standin) -> None
     assert sweep_stale() == 0  # recent: a live stream in another worker may own it
     assert sweep_stale(everything=True) == 1
     assert saved_messages()[-1].status == "interrupted"
+
+
+def test_an_answer_nobody_stops_ends_at_the_time_limit(client, standin, monkeypatch) -> None:
+    """A closed tab cannot leave a stream running forever: max_answer_seconds ends it."""
+    apply_env(monkeypatch, ollama_url=standin.url, max_answer_seconds="1")
+    standin.configure(tokens=100, tokens_per_second=20)
+    events = send(client, "Habla sin parar")
+    assert events[-1]["type"] == "error" and events[-1]["code"] == "timeout"
+    answer = saved_messages()[-1]
+    assert answer.status == "error" and 5 <= len(answer.content.split()) < 100

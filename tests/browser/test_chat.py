@@ -162,8 +162,74 @@ def test_dashboard_at_phone_width(phone_visit: PageVisit, app_server: AppServer)
     expect(page.locator(".bubble-assistant")).to_have_count(1, timeout=10_000)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     phone_visit.screenshot("chat-phone")
+    page.emulate_media(color_scheme="dark")
+    phone_visit.screenshot("chat-phone-dark")
     page.get_by_label("Ver conversaciones").click()
-    expect(page.locator(".conversation-item")).to_have_count(1)
+    drawer = page.get_by_role("dialog", name="Conversaciones")
+    expect(drawer.locator(".conversation-item")).to_be_visible()
     phone_visit.screenshot("chat-phone-drawer")
-    page.get_by_role("button", name="Nueva conversación").click()
+    drawer.get_by_role("button", name="Nueva conversación").click()
+    expect(drawer).to_have_count(0)
     expect(page.get_by_text("¿En qué te ayudo hoy")).to_be_visible()
+
+
+def test_double_click_sends_once(chat_page: PageVisit, app_server: AppServer) -> None:
+    app_server.standin.configure(tokens=20, tokens_per_second=40)
+    page = chat_page.page
+    page.get_by_label("Mensaje").fill("Solo una vez")
+    page.get_by_role("button", name="Enviar").dblclick()
+    expect(page.locator(".bubble-assistant")).to_have_count(1, timeout=10_000)
+    expect(page.get_by_role("button", name="Enviar")).to_be_visible()
+    expect(page.locator(".bubble-user")).to_have_count(1)
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def test_reload_mid_stream_shows_the_answer_growing_and_finished(chat_page: PageVisit,
+                                                                 app_server: AppServer) -> None:
+    app_server.standin.configure(tokens=60, tokens_per_second=20)
+    page = chat_page.page
+    send(page, "Respuesta lenta, por favor")
+    expect(page.locator("#live-answer")).to_contain_text("Claro", timeout=5000)
+    page.wait_for_timeout(1500)
+    page.reload()
+    expect(page.locator(".bubble-user")).to_have_text("Respuesta lenta, por favor")
+    expected = "".join(app_server.standin.behavior.answer_tokens()).strip()
+    expect(page.locator(".bubble-assistant").first).to_have_text(expected, timeout=10_000)
+
+
+def test_a_second_tab_sees_the_saved_part_while_it_streams(new_visit, app_server: AppServer
+                                                            ) -> None:
+    email = unique_email()
+    api_register(app_server, email)
+    app_server.standin.configure(tokens=80, tokens_per_second=20)
+    first, second = new_visit(), new_visit()
+    for visit in (first, second):
+        ui_login(visit.page, email, "clave-segura-1")
+        expect(visit.page).to_have_url(re.compile(r"/dashboard/?$"))
+    send(first.page, "Mensaje largo")
+    expect(first.page.locator("#live-answer")).to_contain_text("Claro", timeout=5000)
+    first.page.wait_for_timeout(2000)  # past one partial save
+    second.page.reload()
+    second.page.locator(".conversation-item").first.click()
+    expect(second.page.get_by_text("Respuesta en curso…")).to_be_visible()
+    assert len(second.page.locator(".bubble-assistant").first.inner_text().split()) > 3
+    app_server.standin.reset()
+
+
+def test_several_users_stream_at_once(new_visit, app_server: AppServer) -> None:
+    app_server.standin.configure(tokens=50, tokens_per_second=25)
+    visits = []
+    for _ in range(3):
+        email = unique_email()
+        api_register(app_server, email)
+        visit = new_visit()
+        ui_login(visit.page, email, "clave-segura-1")
+        expect(visit.page).to_have_url(re.compile(r"/dashboard/?$"))
+        visits.append(visit)
+    for visit in visits:
+        send(visit.page, "Todos a la vez")
+    expected = "".join(app_server.standin.behavior.answer_tokens()).strip()
+    for visit in visits:
+        expect(visit.page.locator(".bubble-assistant").first).to_have_text(expected,
+                                                                           timeout=15_000)
+    app_server.standin.reset()
