@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi_offline import FastAPIOffline
 
 from energyapp.api.errors import install_error_handlers
-from energyapp.api.routes import auth, chat, health
+from energyapp.api.routes import admin, auth, chat, health
 
 API_PREFIX = "/api"
 
@@ -37,5 +37,6 @@ def create_api() -> FastAPI:
     api.include_router(health.router, prefix=API_PREFIX)
     api.include_router(auth.router, prefix=API_PREFIX)
     api.include_router(chat.router, prefix=API_PREFIX)
+    api.include_router(admin.router, prefix=API_PREFIX)
     api.include_router(_not_found_router(), prefix=API_PREFIX)
     return api

@@ -22,6 +22,7 @@ def record(
     **details: Any,
 ) -> AuditEvent:
     """Add an audit event to the caller's transaction (it commits with the change it records)."""
+    details = {k: v for k, v in details.items() if v is not None}
     event = AuditEvent(
         actor_id=actor_id,
         action=action,

@@ -64,7 +64,7 @@ def owned(db: Session, user_id: int, conversation_id: int) -> Conversation:
     return row
 
 
-def _like(term: str) -> str:
+def like_pattern(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -75,7 +75,7 @@ def list_for_user(user_id: int, *, search: str = "", limit: int = 50, offset: in
     term = " ".join((search or "").split())[:MAX_SEARCH]
     statement = select(Conversation).where(Conversation.owner_id == user_id)
     if term:
-        pattern = _like(term)
+        pattern = like_pattern(term)
         in_messages = (
             select(Message.id)
             .where(Message.conversation_id == Conversation.id,

@@ -1,0 +1,311 @@
+"""Oversight and user management for admins and supervisors; every rule comes from `policy`.
+
+Reading a user's conversation is itself audited (who viewed whose conversation, when), and
+every reassignment, role change, activation, 2FA reset and unlock is an audit event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from energyapp.auth import throttle
+from energyapp.db.engine import session_scope
+from energyapp.db.models import (
+    AuditEvent,
+    AuthSession,
+    Conversation,
+    Message,
+    RecoveryCode,
+    Role,
+    User,
+    utcnow,
+)
+from energyapp.services import api_tokens, audit, policy, sessions
+from energyapp.services.conversations import MessageView, like_pattern, messages_of
+from energyapp.services.errors import Conflict, InvalidInput, NotFound
+from energyapp.services.views import SessionView, UserView, iso
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    email: str
+    name: str
+    role: str
+    is_active: bool
+    is_demo: bool
+    totp_enabled: bool
+    conversation_count: int
+    last_login_at: str | None
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    id: int
+    owner_id: int
+    title: str
+    model: str
+    updated_at: str
+    message_count: int
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    created_at: str
+    actor_id: int | None
+    actor_email: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    details: str | None
+    ip: str | None
+
+
+def _page(limit: int, offset: int) -> tuple[int, int]:
+    return max(1, min(limit, MAX_PAGE)), max(0, offset)
+
+
+def _user(db: Session, user_id: int) -> User | None:
+    return db.get(User, user_id)
+
+
+def list_users(actor: UserView, *, search: str = "", limit: int = 50, offset: int = 0
+               ) -> list[UserRow]:
+    policy.require_staff(actor)
+    limit, offset = _page(limit, offset)
+    count = (select(func.count()).select_from(Conversation)
+             .where(Conversation.owner_id == User.id).scalar_subquery())
+    statement = select(User, count).where(policy.visible_users_clause(actor))
+    term = " ".join((search or "").split())[:200]
+    if term:
+        pattern = like_pattern(term)
+        statement = statement.where(col(User.email).ilike(pattern, escape="\\")
+                                    | col(User.name).ilike(pattern, escape="\\"))
+    statement = statement.order_by(col(User.name), col(User.id)).offset(offset).limit(limit)
+    with session_scope() as db:
+        return [
+            UserRow(id=u.id, email=u.email, name=u.name, role=u.role.value,
+                    is_active=u.is_active, is_demo=u.is_demo, totp_enabled=u.totp_enabled,
+                    conversation_count=n, last_login_at=iso(u.last_login_at))
+            for u, n in db.exec(statement).all()
+        ]
+
+
+def user_row(actor: UserView, user_id: int) -> UserRow:
+    count = (select(func.count()).select_from(Conversation)
+             .where(Conversation.owner_id == User.id).scalar_subquery())
+    with session_scope() as db:
+        user = policy.visible_user(actor, _user(db, user_id))
+        n = db.exec(select(count).where(User.id == user.id)).one()
+        return UserRow(id=user.id, email=user.email, name=user.name, role=user.role.value,
+                       is_active=user.is_active, is_demo=user.is_demo,
+                       totp_enabled=user.totp_enabled, conversation_count=n,
+                       last_login_at=iso(user.last_login_at))
+
+
+def user_conversations(actor: UserView, user_id: int, *, limit: int = 50, offset: int = 0
+                       ) -> list[ConversationRow]:
+    limit, offset = _page(limit, offset)
+    count = (select(func.count()).select_from(Message)
+             .where(Message.conversation_id == Conversation.id).scalar_subquery())
+    with session_scope() as db:
+        policy.visible_user(actor, _user(db, user_id))
+        rows = db.exec(
+            select(Conversation, count).where(Conversation.owner_id == user_id)
+            .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+            .offset(offset).limit(limit)
+        ).all()
+        return [ConversationRow(id=c.id, owner_id=c.owner_id, title=c.title, model=c.model,
+                                updated_at=iso(c.updated_at) or "", message_count=n)
+                for c, n in rows]
+
+
+def _visible_conversation(db: Session, actor: UserView, conversation_id: int
+                          ) -> tuple[Conversation, User]:
+    policy.require_staff(actor)
+    conversation = db.get(Conversation, conversation_id)
+    owner = _user(db, conversation.owner_id) if conversation else None
+    if conversation is None or owner is None or not policy.can_see_user(actor, owner):
+        raise NotFound(policy.CONVERSATION_NOT_FOUND)
+    return conversation, owner
+
+
+def conversation_messages(actor: UserView, conversation_id: int, ip: str | None
+                          ) -> list[MessageView]:
+    """The transcript, read-only; the reading is recorded in the audit trail."""
+    with session_scope() as db:
+        _conversation, owner = _visible_conversation(db, actor, conversation_id)
+        if owner.id != actor.id:
+            audit.record(db, "conversation_viewed", actor_id=actor.id,
+                         target_type="conversation", target_id=conversation_id, ip=ip,
+                         owner_id=owner.id)
+        return messages_of(db, conversation_id)
+
+
+def reassign_targets(actor: UserView) -> list[UserRow]:
+    """Active users the actor may hand a conversation to."""
+    policy.require_staff(actor)
+    with session_scope() as db:
+        users = db.exec(select(User).where(policy.visible_users_clause(actor),
+                                           col(User.is_active).is_(True))
+                        .order_by(col(User.name)).limit(1000)).all()
+        return [UserRow(id=u.id, email=u.email, name=u.name, role=u.role.value,
+                        is_active=True, is_demo=u.is_demo, totp_enabled=u.totp_enabled,
+                        conversation_count=0, last_login_at=None) for u in users]
+
+
+def _move(db: Session, actor: UserView, conversation: Conversation, owner: User, target: User,
+          ip: str | None, bulk: bool = False) -> None:
+    conversation.owner_id = target.id  # type: ignore[assignment]
+    conversation.updated_at = utcnow()
+    audit.record(db, "conversation_reassigned", actor_id=actor.id, target_type="conversation",
+                 target_id=conversation.id, ip=ip, from_user_id=owner.id, to_user_id=target.id,
+                 bulk=bulk or None)
+
+
+def reassign(actor: UserView, conversation_id: int, to_user_id: int, ip: str | None
+             ) -> ConversationRow:
+    with session_scope() as db:
+        conversation, owner = _visible_conversation(db, actor, conversation_id)
+        target = policy.check_reassign(actor, owner, _user(db, to_user_id))
+        if target.id == owner.id:
+            raise InvalidInput("La conversación ya pertenece a ese usuario.")
+        _move(db, actor, conversation, owner, target, ip)
+        count = db.exec(select(func.count()).select_from(Message)
+                        .where(Message.conversation_id == conversation_id)).one()
+        return ConversationRow(id=conversation.id, owner_id=target.id, title=conversation.title,
+                               model=conversation.model,
+                               updated_at=iso(conversation.updated_at) or "",
+                               message_count=count)
+
+
+def reassign_all(actor: UserView, from_user_id: int, to_user_id: int, ip: str | None) -> int:
+    """Every conversation of one user to another (someone leaves), each move audited."""
+    with session_scope() as db:
+        owner = policy.visible_user(actor, _user(db, from_user_id))
+        target = policy.check_reassign(actor, owner, _user(db, to_user_id))
+        if target.id == owner.id:
+            raise InvalidInput("Elige un usuario de destino distinto.")
+        conversations = db.exec(select(Conversation)
+                                .where(Conversation.owner_id == from_user_id)).all()
+        for conversation in conversations:
+            _move(db, actor, conversation, owner, target, ip, bulk=True)
+        return len(conversations)
+
+
+def _active_admins(db: Session) -> int:
+    return db.exec(select(func.count()).select_from(User).where(
+        col(User.role) == Role.admin, col(User.is_active).is_(True))).one()
+
+
+def update_user(actor: UserView, user_id: int, *, role: str | None = None,
+                is_active: bool | None = None, ip: str | None = None) -> UserRow:
+    with session_scope() as db:
+        target = policy.check_manage(actor, _user(db, user_id), "cambios de rol o estado")
+        if role is not None:
+            try:
+                new_role = Role(role)
+            except ValueError:
+                raise InvalidInput("Rol no válido: usa admin, supervisor o trabajador.") from None
+        else:
+            new_role = target.role
+        new_active = target.is_active if is_active is None else bool(is_active)
+        losing_admin = target.role == Role.admin and target.is_active and (
+            new_role != Role.admin or not new_active)
+        if losing_admin and _active_admins(db) <= 1:
+            raise Conflict("No se puede quitar el último administrador activo.",
+                           code="last_admin")
+        if new_role != target.role:
+            audit.record(db, "role_changed", actor_id=actor.id, target_type="user",
+                         target_id=target.id, ip=ip, old=target.role.value, new=new_role.value)
+            target.role = new_role
+        if new_active != target.is_active:
+            target.is_active = new_active
+            audit.record(db, "user_activated" if new_active else "user_deactivated",
+                         actor_id=actor.id, target_type="user", target_id=target.id, ip=ip)
+            if not new_active:  # out at once: every session and token
+                sessions.revoke_all(db, target.id)
+                api_tokens.revoke_all_for_user(db, target.id)
+        db.flush()
+        count = db.exec(select(func.count()).select_from(Conversation)
+                        .where(Conversation.owner_id == target.id)).one()
+        return UserRow(id=target.id, email=target.email, name=target.name,
+                       role=target.role.value, is_active=target.is_active,
+                       is_demo=target.is_demo, totp_enabled=target.totp_enabled,
+                       conversation_count=count, last_login_at=iso(target.last_login_at))
+
+
+def reset_two_factor(actor: UserView, user_id: int, ip: str | None) -> None:
+    with session_scope() as db:
+        target = policy.check_manage(actor, _user(db, user_id), "el reinicio de 2FA")
+        target.totp_enabled = False
+        target.totp_secret = None
+        target.totp_last_step = None
+        for code in db.exec(select(RecoveryCode).where(RecoveryCode.user_id == target.id)):
+            db.delete(code)
+        audit.record(db, "totp_reset", actor_id=actor.id, target_type="user",
+                     target_id=target.id, ip=ip)
+
+
+def user_sessions(actor: UserView, user_id: int) -> list[SessionView]:
+    with session_scope() as db:
+        policy.check_manage(actor, _user(db, user_id), "la revisión de sesiones")
+    return sessions.list_active(user_id, None)
+
+
+def revoke_user_session(actor: UserView, user_id: int, session_id: int, ip: str | None) -> None:
+    with session_scope() as db:
+        policy.check_manage(actor, _user(db, user_id), "el cierre de sesiones")
+        row = db.get(AuthSession, session_id)
+        if row is None or row.user_id != user_id or row.revoked_at is not None:
+            raise NotFound("La sesión no existe o ya fue cerrada.")
+        row.revoked_at = utcnow()
+        audit.record(db, "session_revoked", actor_id=actor.id, target_type="session",
+                     target_id=session_id, ip=ip, user_id=user_id)
+
+
+def unlock(actor: UserView, user_id: int, ip: str | None) -> None:
+    with session_scope() as db:
+        target = policy.check_manage(actor, _user(db, user_id), "el desbloqueo de cuentas")
+        throttle.clear("login", target.email)
+        throttle.clear("totp", target.email)
+        audit.record(db, "user_unlocked", actor_id=actor.id, target_type="user",
+                     target_id=target.id, ip=ip)
+
+
+def audit_events(actor: UserView, *, actor_id: int | None = None, action: str = "",
+                 since: datetime | None = None, until: datetime | None = None,
+                 limit: int = 50, offset: int = 0) -> list[AuditRow]:
+    """Newest first. Admins see everything; supervisors the events of users in their scope."""
+    policy.require_staff(actor)
+    limit, offset = _page(limit, offset)
+    statement = (select(AuditEvent, User.email)
+                 .join(User, col(User.id) == AuditEvent.actor_id, isouter=True))
+    if actor.role != Role.admin:
+        statement = statement.where(policy.visible_users_clause(actor))
+    if actor_id is not None:
+        statement = statement.where(AuditEvent.actor_id == actor_id)
+    if action:
+        statement = statement.where(AuditEvent.action == action[:60])
+    if since is not None:
+        statement = statement.where(col(AuditEvent.created_at) >= since)
+    if until is not None:
+        statement = statement.where(col(AuditEvent.created_at) < until)
+    statement = statement.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc())
+    with session_scope() as db:
+        return [AuditRow(id=e.id, created_at=iso(e.created_at) or "", actor_id=e.actor_id,
+                         actor_email=email, action=e.action, target_type=e.target_type,
+                         target_id=e.target_id, details=e.details, ip=e.ip)
+                for e, email in db.exec(statement.offset(offset).limit(limit)).all()]
+
+
+def audit_actions() -> list[str]:
+    with session_scope() as db:
+        return sorted(db.exec(select(AuditEvent.action).distinct()).all())
+

@@ -1,0 +1,79 @@
+"""Who may see, reassign and manage whom. The one place these rules live.
+
+- admin: every user and conversation; may reassign to any active user; manages users.
+- supervisor: the `trabajador` users and self; may reassign within that scope; manages nobody.
+- trabajador: only their own conversations; no admin area.
+
+Lists are filtered in SQL (`visible_users_clause`), never after loading. Services answer
+"not found" (404) for what the actor may not see and "forbidden" (403) for what they see but may
+not do, consistently.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, false, or_, true
+from sqlmodel import col
+
+from energyapp.db.models import Role, User
+from energyapp.services.errors import Forbidden, NotFound
+from energyapp.services.views import UserView
+
+STAFF = (Role.admin, Role.supervisor)
+USER_NOT_FOUND = "El usuario no existe."
+CONVERSATION_NOT_FOUND = "La conversación no existe."
+
+
+def is_staff(actor: UserView) -> bool:
+    return actor.role in STAFF
+
+
+def require_staff(actor: UserView) -> None:
+    if not is_staff(actor):
+        raise Forbidden("Solo administradores y supervisores pueden usar esta sección.")
+
+
+def require_admin(actor: UserView, action: str = "esta acción") -> None:
+    if actor.role != Role.admin:
+        raise Forbidden(f"Solo un administrador puede realizar {action}.")
+
+
+def visible_users_clause(actor: UserView) -> ColumnElement[bool]:
+    """SQL condition on `User` for the users the actor may see."""
+    if actor.role == Role.admin:
+        return true()
+    if actor.role == Role.supervisor:
+        return or_(col(User.role) == Role.trabajador, col(User.id) == actor.id)
+    return false()
+
+
+def can_see_user(actor: UserView, target: User) -> bool:
+    if actor.role == Role.admin:
+        return True
+    if actor.role == Role.supervisor:
+        return target.role == Role.trabajador or target.id == actor.id
+    return False
+
+
+def visible_user(actor: UserView, target: User | None) -> User:
+    """The target if the actor may see it; otherwise "not found" (its existence stays hidden)."""
+    require_staff(actor)
+    if target is None or not can_see_user(actor, target):
+        raise NotFound(USER_NOT_FOUND)
+    return target
+
+
+def check_reassign(actor: UserView, owner: User, target: User | None) -> User:
+    """The actor may move a conversation of `owner` to `target`: both in scope, target active."""
+    visible_user(actor, owner)
+    if target is None or not can_see_user(actor, target):
+        raise NotFound("El usuario de destino no existe.")
+    if not target.is_active:
+        raise Forbidden("El usuario de destino está desactivado.", code="inactive_target")
+    return target
+
+
+def check_manage(actor: UserView, target: User | None, action: str) -> User:
+    """Role changes, activation, 2FA reset, sessions, unlocking: admins only."""
+    target = visible_user(actor, target)
+    require_admin(actor, action)
+    return target

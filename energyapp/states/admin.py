@@ -1,0 +1,386 @@
+"""State of /admin: users | conversations | messages, reassignment, user management, audit.
+
+Every handler resolves the actor from the session again and lets the admin services apply the
+policy; the page being open, or an id sent from the browser, grants nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC as TZ_UTC
+from datetime import date, datetime, time, timedelta
+
+import reflex as rx
+
+from energyapp.services import admin
+from energyapp.services.admin import AuditRow, ConversationRow, UserRow
+from energyapp.services.errors import ServiceError
+from energyapp.services.views import UserView, browser_label, local_time
+from energyapp.states.auth import client_ip, current_session, login_redirect
+from energyapp.states.chat import STATUS_NOTES
+
+PAGE = 50
+ROLE_LABELS = {"admin": "Administrador", "supervisor": "Supervisor", "trabajador": "Trabajador"}
+ACTION_LABELS = {
+    "login": "Inicio de sesión", "logout": "Cierre de sesión",
+    "conversation_viewed": "Conversación revisada",
+    "conversation_reassigned": "Conversación reasignada", "role_changed": "Rol cambiado",
+    "user_activated": "Usuario activado", "user_deactivated": "Usuario desactivado",
+    "totp_enabled": "2FA activada", "totp_disabled": "2FA desactivada",
+    "totp_reset": "2FA reiniciada", "password_changed": "Contraseña cambiada",
+    "session_revoked": "Sesión cerrada", "sessions_revoked": "Sesiones cerradas",
+    "user_registered": "Registro", "user_unlocked": "Cuenta desbloqueada",
+    "recovery_code_used": "Código de recuperación usado",
+    "demo_account_created": "Cuenta demo creada",
+}
+
+
+def _id(value: object) -> int | None:
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _user_row(row: UserRow) -> dict[str, str]:
+    return {"id": str(row.id), "name": row.name, "email": row.email, "role": row.role,
+            "role_label": ROLE_LABELS.get(row.role, row.role),
+            "active": "1" if row.is_active else "", "totp": "1" if row.totp_enabled else "",
+            "count": str(row.conversation_count),
+            "last_login": local_time(row.last_login_at) or "nunca"}
+
+
+def _conversation_row(row: ConversationRow) -> dict[str, str]:
+    return {"id": str(row.id), "title": row.title, "updated": local_time(row.updated_at),
+            "count": str(row.message_count)}
+
+
+def _audit_row(row: AuditRow) -> dict[str, str]:
+    details = ""
+    if row.details:
+        try:
+            details = ", ".join(f"{k}: {v}" for k, v in json.loads(row.details).items())
+        except (ValueError, AttributeError):
+            details = row.details
+    target = f"{row.target_type} #{row.target_id}" if row.target_type else ""
+    return {"id": str(row.id), "time": local_time(row.created_at, "%d-%m-%Y %H:%M:%S"),
+            "actor": row.actor_email or "sistema",
+            "action": ACTION_LABELS.get(row.action, row.action), "target": target,
+            "details": details, "ip": row.ip or ""}
+
+
+def _day(value: str) -> datetime | None:
+    try:
+        return datetime.combine(date.fromisoformat(value), time.min, tzinfo=TZ_UTC)
+    except ValueError:
+        return None
+
+
+class AdminState(rx.State):
+    tab: str = "oversight"
+    error: str = ""
+    notice: str = ""
+    is_admin: bool = False
+    # users column
+    user_search: str = ""
+    users: list[dict[str, str]] = []  # noqa: RUF012 - Reflex copies var defaults
+    users_more: bool = False
+    users_loaded: bool = False
+    selected_user_id: int = 0
+    selected_user: dict[str, str] = {}  # noqa: RUF012 - Reflex copies var defaults
+    # conversations column
+    conversations: list[dict[str, str]] = []  # noqa: RUF012
+    conversations_more: bool = False
+    selected_conversation_id: int = 0
+    # messages column
+    messages: list[dict[str, str]] = []  # noqa: RUF012
+    messages_loading: bool = False
+    # reassignment
+    targets: list[dict[str, str]] = []  # noqa: RUF012
+    reassign_to: str = ""
+    # user management (admins)
+    user_sessions: list[dict[str, str]] = []  # noqa: RUF012
+    # audit
+    audit_rows: list[dict[str, str]] = []  # noqa: RUF012
+    audit_actions: list[dict[str, str]] = []  # noqa: RUF012 - value (code) and label
+    audit_action: str = "todas"
+    audit_actor: str = ""
+    audit_from: str = ""
+    audit_to: str = ""
+    audit_more: bool = False
+
+    async def _actor(self) -> UserView | None:
+        resolved = await current_session(self)
+        return resolved.user if resolved else None
+
+    @rx.var
+    def selected_conversation(self) -> dict[str, str]:
+        return next((c for c in self.conversations
+                     if c["id"] == str(self.selected_conversation_id)), {})
+
+    async def _run(self, call, *args: object, **kwargs: object):  # noqa: ANN001, ANN202
+        """Call a service in a thread; a refusal becomes the Spanish message on the page."""
+        try:
+            return await asyncio.to_thread(call, *args, **kwargs)
+        except ServiceError as exc:
+            self.error = exc.message
+            return None
+
+    # --- loading ------------------------------------------------------------------------------
+    @rx.event
+    async def load(self) -> rx.event.EventSpec | None:
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        if actor.role not in ("admin", "supervisor"):
+            return rx.redirect("/dashboard", replace=True)
+        self.is_admin, self.error, self.notice = actor.role == "admin", "", ""
+        await self._load_users(actor, reset=True)
+        targets = await self._run(admin.reassign_targets, actor)
+        self.targets = [{"id": str(t.id), "label": f"{t.name} · {t.email}"}
+                        for t in targets or []]
+        if self.selected_user_id:
+            await self._load_conversations(actor)
+        return None
+
+    async def _load_users(self, actor: UserView, reset: bool) -> None:
+        offset = 0 if reset else len(self.users)
+        rows = await self._run(admin.list_users, actor, search=self.user_search,
+                               limit=PAGE + 1, offset=offset)
+        if rows is None:
+            return
+        page = [_user_row(r) for r in rows[:PAGE]]
+        self.users = page if reset else [*self.users, *page]
+        self.users_more, self.users_loaded = len(rows) > PAGE, True
+
+    @rx.event
+    async def search_users(self, value: str) -> rx.event.EventSpec | None:
+        self.user_search = str(value)[:200]
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        await self._load_users(actor, reset=True)
+        return None
+
+    @rx.event
+    async def more_users(self) -> rx.event.EventSpec | None:
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        await self._load_users(actor, reset=False)
+        return None
+
+    async def _load_conversations(self, actor: UserView, reset: bool = True) -> None:
+        if reset:  # the column header shows the user even when the list is filtered
+            row = await self._run(admin.user_row, actor, self.selected_user_id)
+            self.selected_user = _user_row(row) if row else {}
+        offset = 0 if reset else len(self.conversations)
+        rows = await self._run(admin.user_conversations, actor, self.selected_user_id,
+                               limit=PAGE + 1, offset=offset)
+        if rows is None:
+            self.conversations, self.selected_user_id, self.selected_user = [], 0, {}
+            return
+        page = [_conversation_row(r) for r in rows[:PAGE]]
+        self.conversations = page if reset else [*self.conversations, *page]
+        self.conversations_more = len(rows) > PAGE
+
+    @rx.event
+    async def select_user(self, user_id: str) -> rx.event.EventSpec | None:
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        target = _id(user_id)
+        if target is None:
+            return None
+        self.error, self.notice = "", ""
+        self.selected_user_id, self.selected_conversation_id = target, 0
+        self.messages, self.user_sessions = [], []
+        await self._load_conversations(actor)
+        return None
+
+    @rx.event
+    async def more_conversations(self) -> rx.event.EventSpec | None:
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        await self._load_conversations(actor, reset=False)
+        return None
+
+    @rx.event
+    async def select_conversation(self, conversation_id: str) -> rx.event.EventSpec | None:
+        """Open a transcript (recorded in the audit trail by the service)."""
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        target = _id(conversation_id)
+        if target is None:
+            return None
+        self.error, self.notice, self.messages_loading = "", "", True
+        self.selected_conversation_id = target
+        messages = await self._run(admin.conversation_messages, actor, target, client_ip(self))
+        self.messages_loading = False
+        if messages is None:
+            self.selected_conversation_id, self.messages = 0, []
+            return None
+        self.messages = [{"id": str(m.id), "role": m.role, "content": m.content,
+                          "status": m.status, "note": STATUS_NOTES.get(m.status, ""),
+                          "time": local_time(m.created_at)} for m in messages]
+        self.reassign_to = ""
+        return None
+
+    # --- reassignment --------------------------------------------------------------------
+    @rx.event
+    def set_reassign_to(self, value: str) -> None:
+        self.reassign_to = str(value)[:20]
+
+    @rx.event
+    async def reassign(self) -> rx.event.EventSpec | None:
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        target = _id(self.reassign_to)
+        if not self.selected_conversation_id or target is None:
+            self.error = "Elige a quién reasignar la conversación."
+            return None
+        self.error = ""
+        moved = await self._run(admin.reassign, actor, self.selected_conversation_id, target,
+                                client_ip(self))
+        if moved is None:
+            return None
+        # Follow the conversation to its new owner, still selected.
+        self.selected_user_id = moved.owner_id
+        await self._load_users(actor, reset=True)
+        await self._load_conversations(actor)
+        self.selected_conversation_id = moved.id
+        self.notice = "Conversación reasignada."
+        return rx.toast.success("Conversación reasignada.")
+
+    @rx.event
+    async def reassign_all(self) -> rx.event.EventSpec | None:
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        target = _id(self.reassign_to)
+        if not self.selected_user_id or target is None:
+            self.error = "Elige a quién pasar todas las conversaciones."
+            return None
+        moved = await self._run(admin.reassign_all, actor, self.selected_user_id, target,
+                                client_ip(self))
+        if moved is None:
+            return None
+        await self._load_users(actor, reset=True)
+        await self._load_conversations(actor)
+        self.messages, self.selected_conversation_id = [], 0
+        self.notice = f"{moved} conversaciones reasignadas."
+        return rx.toast.success(self.notice)
+
+    # --- user management (admins) ---------------------------------------------------------
+    async def _manage(self, call, *args: object, done: str,  # noqa: ANN001
+                      **kwargs: object) -> rx.event.EventSpec | None:
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        self.error = ""
+        result = await self._run(call, actor, self.selected_user_id, *args, **kwargs)
+        if result is None and self.error:
+            return None
+        await self._load_users(actor, reset=True)
+        row = await self._run(admin.user_row, actor, self.selected_user_id)
+        self.selected_user = _user_row(row) if row else {}
+        self.notice = done
+        return rx.toast.success(done)
+
+    @rx.event
+    async def set_role(self, role: str) -> rx.event.EventSpec | None:
+        return await self._manage(admin.update_user, role=str(role)[:20], ip=client_ip(self),
+                                  done="Rol actualizado.")
+
+    @rx.event
+    async def set_active(self, active: bool) -> rx.event.EventSpec | None:
+        return await self._manage(
+            admin.update_user, is_active=bool(active), ip=client_ip(self),
+            done="Usuario activado." if active else "Usuario desactivado y desconectado.")
+
+    @rx.event
+    async def reset_two_factor(self) -> rx.event.EventSpec | None:
+        return await self._manage(admin.reset_two_factor, client_ip(self),
+                                  done="Verificación en dos pasos reiniciada.")
+
+    @rx.event
+    async def unlock(self) -> rx.event.EventSpec | None:
+        return await self._manage(admin.unlock, client_ip(self), done="Cuenta desbloqueada.")
+
+    @rx.event
+    async def load_user_sessions(self) -> rx.event.EventSpec | None:
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        rows = await self._run(admin.user_sessions, actor, self.selected_user_id)
+        self.user_sessions = [{"id": str(s.id), "browser": browser_label(s.user_agent),
+                               "ip": s.ip or "—", "last_seen": local_time(s.last_seen_at)}
+                              for s in rows or []]
+        return None
+
+    @rx.event
+    async def revoke_user_session(self, session_id: str) -> rx.event.EventSpec | None:
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        target = _id(session_id)
+        if target is None:
+            return None
+        await self._run(admin.revoke_user_session, actor, self.selected_user_id, target,
+                        client_ip(self))
+        return AdminState.load_user_sessions
+
+    # --- audit ------------------------------------------------------------------------------
+    @rx.event
+    async def show_tab(self, tab: str | list[str]) -> rx.event.EventSpec | None:
+        self.tab = "audit" if tab == "audit" else "oversight"
+        if self.tab == "audit":
+            return AdminState.load_audit
+        return None
+
+    @rx.event
+    def set_audit_action(self, value: str) -> None:
+        self.audit_action = str(value)[:60]
+
+    @rx.event
+    def set_audit_actor(self, value: str) -> None:
+        self.audit_actor = str(value)[:20]
+
+    @rx.event
+    def set_audit_from(self, value: str) -> None:
+        self.audit_from = str(value)[:10]
+
+    @rx.event
+    def set_audit_to(self, value: str) -> None:
+        self.audit_to = str(value)[:10]
+
+    @rx.event
+    async def load_audit(self, more: bool = False) -> rx.event.EventSpec | None:
+        actor = await self._actor()
+        if actor is None:
+            return login_redirect("/admin")
+        self.error = ""
+        until = _day(self.audit_to)
+        offset = len(self.audit_rows) if more is True else 0
+        rows = await self._run(
+            admin.audit_events, actor, actor_id=_id(self.audit_actor),
+            action="" if self.audit_action == "todas" else self.audit_action,
+            since=_day(self.audit_from), until=until + timedelta(days=1) if until else None,
+            limit=PAGE + 1, offset=offset)
+        if rows is None:
+            return None
+        page = [_audit_row(r) for r in rows[:PAGE]]
+        self.audit_rows = [*self.audit_rows, *page] if more is True else page
+        self.audit_more = len(rows) > PAGE
+        actions = await self._run(admin.audit_actions)
+        self.audit_actions = [{"value": "todas", "label": "Todas"}, *(
+            {"value": a, "label": ACTION_LABELS.get(a, a)} for a in actions or [])]
+        return None
+
+    @rx.event
+    async def more_audit(self) -> rx.event.EventSpec | None:
+        return await self.load_audit(more=True)
