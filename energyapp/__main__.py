@@ -1,22 +1,72 @@
-"""Operator commands: `python -m energyapp <command>`."""
+"""Operator commands: `python -m energyapp <command>` (see `--help`). Exit codes: 0 success,
+1 the operation failed, 2 bad usage or configuration."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import os
 import sys
 
 from energyapp.settings import SettingsError, get_settings
 
 
-def _cmd_check_config(_args: argparse.Namespace) -> int:
+class CommandError(Exception):
+    """A clear, one-line reason the command could not do its job (exit code 1)."""
+
+
+def _password(args: argparse.Namespace) -> str:
+    """From --password-env (an environment variable's name) or asked twice on the terminal."""
+    if args.password_env:
+        value = os.environ.get(args.password_env, "")
+        if not value:
+            raise CommandError(f"environment variable {args.password_env} is empty or unset")
+        return value
+    if not sys.stdin.isatty():
+        raise CommandError("no terminal to ask the password: use --password-env VAR")
+    first = getpass.getpass("New password: ")
+    if first != getpass.getpass("Repeat it: "):
+        raise CommandError("the passwords do not match")
+    return first
+
+
+def _find_user(email: str):  # noqa: ANN202 - User
+    from energyapp.db.engine import session_scope
+    from energyapp.services.users import find_by_email
+
+    with session_scope() as db:
+        user = find_by_email(db, email)
+    if user is None:
+        raise CommandError(f"no user with email {email}")
+    return user
+
+
+# --- commands --------------------------------------------------------------------------------
+def cmd_check_config(_args: argparse.Namespace) -> int:
     settings = get_settings()
     print(f"OK: env={settings.env} db={settings.db_url.split('://')[0]} "
-          f"ollama={settings.ollama_url} model={settings.ollama_model}")
+          f"ollama={', '.join(settings.ollama_endpoints())} model={settings.ollama_model} "
+          f"workers={'redis' if settings.redis_url else 'single'}")
     return 0
 
 
-def _cmd_migrate(_args: argparse.Namespace) -> int:
+def cmd_check_ollama(_args: argparse.Namespace) -> int:
+    from energyapp.services.health import check_ollama
+
+    settings = get_settings()
+    part = asyncio.run(check_ollama(settings, timeout=max(settings.health_timeout, 3.0)))
+    for endpoint in part.extra.get("endpoints", []):
+        state = "ok" if endpoint["ok"] else endpoint["detail"]
+        print(f"  {endpoint['url']}: {state}")
+    if part.ok:
+        print(f"Ollama OK: model {settings.ollama_model} available")
+        return 0
+    print(f"Ollama NOT ready: {part.detail} (model {settings.ollama_model})", file=sys.stderr)
+    return 1
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
     from energyapp.db.migrate import upgrade_to_head
 
     upgrade_to_head()
@@ -24,7 +74,7 @@ def _cmd_migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_seed(_args: argparse.Namespace) -> int:
+def cmd_seed(_args: argparse.Namespace) -> int:
     from energyapp.services.seed import seed_demo_accounts
 
     created = seed_demo_accounts(get_settings())
@@ -32,52 +82,184 @@ def _cmd_seed(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_setup(args: argparse.Namespace) -> int:
-    return _cmd_migrate(args) or _cmd_seed(args)
+def cmd_setup(args: argparse.Namespace) -> int:
+    return cmd_migrate(args) or cmd_seed(args)
 
 
-def _cmd_check_ollama(_args: argparse.Namespace) -> int:
-    from energyapp.services.health import check_ollama
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import IntegrityError
 
-    settings = get_settings()
-    part = asyncio.run(check_ollama(settings, timeout=max(settings.health_timeout, 3.0)))
-    if part.ok:
-        print(f"Ollama OK at {settings.ollama_url}: version {part.extra.get('version')}, "
-              f"model {settings.ollama_model} present")
-        return 0
-    print(f"Ollama NOT ready at {settings.ollama_url}: {part.detail} "
-          f"(model {settings.ollama_model})", file=sys.stderr)
-    return 1
+    from energyapp.db.engine import session_scope
+    from energyapp.db.models import Role
+    from energyapp.services import audit
+    from energyapp.services.accounts import EMAIL_PATTERN, password_problem
+    from energyapp.services.users import create_user, normalize_email
+
+    email = normalize_email(args.email)
+    if not EMAIL_PATTERN.fullmatch(email):
+        raise CommandError(f"not a valid email: {args.email}")
+    password = _password(args)
+    if problem := password_problem(password, password):
+        raise CommandError(problem)
+    try:
+        with session_scope() as db:
+            user = create_user(db, email=email, name=args.name, password=password,
+                               role=Role.admin)
+            audit.record(db, "admin_created_by_cli", target_type="user", target_id=user.id)
+    except IntegrityError:
+        raise CommandError(f"a user with email {email} already exists") from None
+    print(f"Admin {email} created (id {user.id}).")
+    return 0
 
 
-COMMANDS = {
-    "check-config": (_cmd_check_config, "validate the settings and print a summary"),
-    "check-ollama": (_cmd_check_ollama, "check the Ollama connection and the configured model"),
-    "migrate": (_cmd_migrate, "apply database migrations (alembic upgrade head)"),
-    "seed": (_cmd_seed, "create the demo accounts when enabled"),
-    "setup": (_cmd_setup, "migrate, then seed"),
-}
+def cmd_reset_password(args: argparse.Namespace) -> int:
+    from energyapp.auth.passwords import hash_password
+    from energyapp.db.engine import session_scope
+    from energyapp.db.models import User
+    from energyapp.services import api_tokens, audit, sessions
+    from energyapp.services.accounts import password_problem
+
+    user = _find_user(args.email)
+    password = _password(args)
+    if problem := password_problem(password, password):
+        raise CommandError(problem)
+    with session_scope() as db:
+        row = db.get(User, user.id)
+        row.password_hash = hash_password(password, get_settings().bcrypt_rounds)
+        sessions.revoke_all(db, user.id)
+        api_tokens.revoke_all_for_user(db, user.id)
+        audit.record(db, "password_reset_by_cli", target_type="user", target_id=user.id)
+    print(f"Password of {user.email} reset; all its sessions were closed.")
+    return 0
+
+
+def cmd_reset_2fa(args: argparse.Namespace) -> int:
+    from sqlmodel import delete
+
+    from energyapp.db.engine import session_scope
+    from energyapp.db.models import RecoveryCode, User
+    from energyapp.services import audit
+
+    user = _find_user(args.email)
+    with session_scope() as db:
+        row = db.get(User, user.id)
+        row.totp_enabled, row.totp_secret, row.totp_last_step = False, None, None
+        db.exec(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        audit.record(db, "totp_reset_by_cli", target_type="user", target_id=user.id)
+    print(f"Two-step verification of {user.email} turned off.")
+    return 0
+
+
+def cmd_deactivate(args: argparse.Namespace) -> int:
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from energyapp.db.engine import session_scope
+    from energyapp.db.models import Role, User
+    from energyapp.services import api_tokens, audit, sessions
+
+    user = _find_user(args.email)
+    with session_scope() as db:
+        row = db.get(User, user.id)
+        if row.role == Role.admin and row.is_active:
+            admins = db.exec(select(func.count()).select_from(User).where(
+                col(User.role) == Role.admin, col(User.is_active).is_(True))).one()
+            if admins <= 1:
+                raise CommandError("refusing to deactivate the last active admin")
+        row.is_active = False
+        sessions.revoke_all(db, user.id)
+        api_tokens.revoke_all_for_user(db, user.id)
+        audit.record(db, "user_deactivated_by_cli", target_type="user", target_id=user.id)
+    print(f"{user.email} deactivated and signed out everywhere.")
+    return 0
+
+
+def cmd_revoke_sessions(args: argparse.Namespace) -> int:
+    from energyapp.db.engine import session_scope
+    from energyapp.services import api_tokens, audit, sessions
+
+    user = _find_user(args.email)
+    with session_scope() as db:
+        count = sessions.revoke_all(db, user.id)
+        api_tokens.revoke_all_for_user(db, user.id)
+        audit.record(db, "sessions_revoked_by_cli", target_type="user", target_id=user.id,
+                     count=count)
+    print(f"{count} session(s) of {user.email} revoked, and every API token.")
+    return 0
+
+
+def cmd_list_users(args: argparse.Namespace) -> int:
+    from sqlmodel import col, select
+
+    from energyapp.db.engine import session_scope
+    from energyapp.db.models import User
+
+    with session_scope() as db:
+        statement = select(User).order_by(col(User.email))
+        if args.role:
+            statement = statement.where(User.role == args.role)
+        users = db.exec(statement).all()
+    print(f"{'id':>6}  {'role':<11} {'active':<6} {'2fa':<4} email")
+    for user in users:
+        print(f"{user.id:>6}  {user.role.value:<11} {'yes' if user.is_active else 'no':<6} "
+              f"{'on' if user.totp_enabled else 'off':<4} {user.email}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m energyapp", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (handler, help_text) in COMMANDS.items():
-        sub.add_parser(name, help=help_text).set_defaults(handler=handler)
+    parser = argparse.ArgumentParser(prog="python -m energyapp",
+                                     description="EnergyApp operator commands.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(handler=handler)
+        return command
+
+    add("check-config", cmd_check_config, "validate the settings and print a summary")
+    add("check-ollama", cmd_check_ollama, "check Ollama and the configured model")
+    add("migrate", cmd_migrate, "apply database migrations (alembic upgrade head)")
+    add("seed", cmd_seed, "create the demo accounts when enabled")
+    add("setup", cmd_setup, "migrate, then seed")
+    for name, handler, help_text in (
+        ("create-admin", cmd_create_admin, "create an admin account"),
+        ("reset-password", cmd_reset_password, "set a user's password; closes its sessions"),
+    ):
+        command = add(name, handler, help_text)
+        command.add_argument("email")
+        if name == "create-admin":
+            command.add_argument("--name", default="Administrador")
+        command.add_argument("--password-env", metavar="VAR",
+                             help="read the password from this environment variable")
+    for name, handler, help_text in (
+        ("reset-2fa", cmd_reset_2fa, "turn a user's two-step verification off"),
+        ("deactivate", cmd_deactivate, "deactivate a user and sign it out everywhere"),
+        ("revoke-sessions", cmd_revoke_sessions, "sign a user out everywhere"),
+    ):
+        add(name, handler, help_text).add_argument("email")
+    add("list-users", cmd_list_users, "list users").add_argument(
+        "--role", choices=["admin", "supervisor", "trabajador"])
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        get_settings()
+        settings = get_settings()
         from energyapp.logging_setup import configure_logging
 
-        configure_logging(get_settings())
+        configure_logging(settings, to_stdout=False)
         return args.handler(args)
     except SettingsError as error:
         print(f"EnergyApp: invalid configuration: {error}", file=sys.stderr)
         return 2
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - e.g. the database is down: one clear line
+        print(f"error: {type(error).__name__}: {str(error).splitlines()[0][:300]}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

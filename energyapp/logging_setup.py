@@ -7,10 +7,11 @@ with sensitive names are masked and token-shaped text is scrubbed by a filter on
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
-from logging.handlers import RotatingFileHandler
+from logging.handlers import RotatingFileHandler, WatchedFileHandler
 from typing import Any, TextIO
 
 from energyapp.settings import Settings
@@ -91,11 +92,36 @@ class _StdoutHandler(logging.StreamHandler):
         pass
 
 
-def configure_logging(settings: Settings) -> None:
+class _LineWatchedFileHandler(WatchedFileHandler):
+    """Appends each record with a single write() (O_APPEND: lines from several processes
+    never interleave) and reopens the file when logrotate has moved it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = (self.format(record) + self.terminator).encode("utf-8", "replace")
+            self.reopenIfNeeded()
+            if self.stream is None:
+                self.stream = self._open()
+            self.stream.flush()
+            os.write(self.stream.fileno(), line)
+        except Exception:  # noqa: BLE001 - logging must never raise into the app
+            self.handleError(record)
+
+
+def _file_handler(settings: Settings, file_name: str) -> logging.Handler:
+    path = settings.log_dir / file_name
+    if settings.external_log_rotation:
+        return _LineWatchedFileHandler(path, encoding="utf-8")
+    return RotatingFileHandler(path, maxBytes=settings.log_max_bytes,
+                               backupCount=settings.log_backup_count, encoding="utf-8")
+
+
+def configure_logging(settings: Settings, *, to_stdout: bool = True) -> None:
     """Idempotent per process and settings; safe to call from every entry point."""
     global _configured_for
     key = (settings.log_to_file, str(settings.log_dir), settings.log_level,
-           settings.log_max_bytes, settings.log_backup_count)
+           settings.log_max_bytes, settings.log_backup_count, settings.external_log_rotation,
+           to_stdout)
     if _configured_for == key:
         return
     formatter, scrubber = _Formatter(), _ScrubFilter()
@@ -108,10 +134,11 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     root.propagate = False
 
-    stdout = _StdoutHandler()
-    stdout.setFormatter(formatter)
-    stdout.addFilter(scrubber)
-    root.addHandler(stdout)
+    if to_stdout:
+        stdout = _StdoutHandler()
+        stdout.setFormatter(formatter)
+        stdout.addFilter(scrubber)
+        root.addHandler(stdout)
 
     if settings.log_to_file:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
@@ -120,12 +147,7 @@ def configure_logging(settings: Settings) -> None:
             (AUTH_LOGGER, "auth.log"),
             (AUDIT_LOGGER, "audit.log"),
         ):
-            handler = RotatingFileHandler(
-                settings.log_dir / file_name,
-                maxBytes=settings.log_max_bytes,
-                backupCount=settings.log_backup_count,
-                encoding="utf-8",
-            )
+            handler = _file_handler(settings, file_name)
             handler.setFormatter(formatter)
             handler.addFilter(scrubber)
             if logger_name == APP_LOGGER:

@@ -108,9 +108,14 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_max_bytes: int = Field(10 * 1024 * 1024, ge=10_000)
     log_backup_count: int = Field(5, ge=1, le=100)
+    # "auto": rotate in-process with one worker; with several (redis_url set) every worker
+    # appends and logrotate rotates (deploy/logrotate.conf), so no line is lost or split.
+    log_rotation: Literal["auto", "internal", "external"] = "auto"
 
     # --- Ollama --------------------------------------------------------------------------
     ollama_url: AnyHttpUrl = AnyHttpUrl("http://localhost:11434")
+    ollama_extra_urls: Annotated[list[AnyHttpUrl], NoDecode] = []  # more servers, same model
+    ollama_retry_dead_seconds: float = Field(30.0, gt=0)  # a refused server rests this long
     ollama_model: str = Field("qwen2.5:3b-instruct", min_length=1)
     ollama_connect_timeout: float = Field(5.0, gt=0)
     ollama_read_timeout: float = Field(120.0, gt=0)
@@ -159,7 +164,8 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str = "memory://"  # redis://host:6379/1 with several workers
 
     @field_validator(
-        "allowed_origins", "password_change_domains", "totp_autosetup_domains", mode="before"
+        "allowed_origins", "password_change_domains", "totp_autosetup_domains",
+        "ollama_extra_urls", mode="before"
     )
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
@@ -205,6 +211,16 @@ class Settings(BaseSettings):
     @property
     def uses_https(self) -> bool:
         return str(self.public_url).startswith("https://")
+
+    @property
+    def external_log_rotation(self) -> bool:
+        return self.log_rotation == "external" or (
+            self.log_rotation == "auto" and bool(self.redis_url))
+
+    def ollama_endpoints(self) -> list[str]:
+        """Every configured Ollama base URL, the main one first, without duplicates."""
+        urls = [str(u).rstrip("/") for u in (self.ollama_url, *self.ollama_extra_urls)]
+        return list(dict.fromkeys(urls))
 
     def secret(self) -> str:
         assert self.secret_key is not None, "load_settings() resolves the secret"

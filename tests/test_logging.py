@@ -96,3 +96,48 @@ def test_stdout_gets_every_event_for_the_journal(
 ) -> None:
     log_event(AUDIT_LOGGER, "user_deactivated", target_id=5)
     assert "user_deactivated target_id=5" in capsys.readouterr().out
+
+
+def _write_lines(log_dir: str, worker: int, count: int) -> None:
+    import os
+
+    os.environ.update({"ENERGYAPP_LOG_DIR": log_dir, "ENERGYAPP_LOG_ROTATION": "external",
+                       "ENERGYAPP_SECRET_KEY": "x" * 40})
+    from energyapp.logging_setup import configure_logging as configure
+    from energyapp.settings import get_settings as settings
+
+    configure(settings(), to_stdout=False)
+    for index in range(count):
+        log_event(APP_LOGGER, "worker_line", worker=worker, index=index, pad="y" * 200)
+
+
+def test_several_workers_lose_no_line_across_rotations(tmp_path: Path) -> None:
+    """With several workers each process appends and logrotate renames the file: every line
+    arrives once, whole, in app.log or a rotated file."""
+    import multiprocessing
+    import re
+    import time
+
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_lines, args=(str(log_dir), n, 3000))
+               for n in range(3)]
+    for process in workers:
+        process.start()
+    rotations = 0
+    while any(p.is_alive() for p in workers):
+        time.sleep(0.05)
+        if (log_dir / "app.log").exists():  # what logrotate's "create" mode does
+            rotations += 1
+            (log_dir / "app.log").rename(log_dir / f"app.log.{rotations}")
+    for process in workers:
+        process.join()
+        assert process.exitcode == 0
+    lines = [line for path in log_dir.glob("app.log*") for line in path.read_text().splitlines()]
+    pattern = re.compile(r"^\S+Z INFO energyapp worker_line worker=(\d) index=(\d+) pad=y{200}$")
+    seen = [pattern.match(line) for line in lines]
+    assert all(seen), "a line was split or interleaved"
+    keys = [(m.group(1), m.group(2)) for m in seen]
+    assert len(keys) == len(set(keys)) == 9000
+    assert rotations >= 3

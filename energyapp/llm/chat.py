@@ -14,7 +14,7 @@ from enum import StrEnum
 import httpx
 import ollama
 
-from energyapp.llm.client import get_client
+from energyapp.llm.client import endpoints_in_order, get_client, mark_down, mark_up
 
 
 class LLMFailure(StrEnum):
@@ -71,11 +71,30 @@ def _classify(exc: BaseException) -> LLMError:
     return LLMError(LLMFailure.model_error, type(exc).__name__)
 
 
+async def _open(model: str, messages: list[dict[str, str]]
+                ) -> tuple[AsyncIterator[ollama.ChatResponse], ollama.ChatResponse]:
+    """Start the stream on the first endpoint that answers; a refused connection moves on to
+    the next one (nothing was generated yet, so nothing is repeated)."""
+    last: BaseException | None = None
+    for url in endpoints_in_order():
+        try:
+            stream = await get_client(url=url).chat(model=model, messages=messages, stream=True)
+            first = await anext(stream)
+        except (httpx.ConnectError, ConnectionError) as exc:
+            mark_down(url)
+            last = exc
+            continue
+        mark_up(url)
+        return stream, first
+    raise _classify(last or ConnectionError("no endpoint"))
+
+
 async def stream_chat(model: str, messages: list[dict[str, str]]) -> AsyncIterator[Delta | Done]:
     """Yield `Delta`s as Ollama writes, then one `Done`; raise `LLMError` on any failure."""
+    stream = None
     try:
-        stream = await get_client().chat(model=model, messages=messages, stream=True)
-        async for part in stream:
+        stream, part = await _open(model, messages)
+        while True:
             text = part.message.content if part.message else ""
             if text:
                 yield Delta(text)
@@ -87,16 +106,25 @@ async def stream_chat(model: str, messages: list[dict[str, str]]) -> AsyncIterat
                                        if part.total_duration else None),
                 )
                 return
-        raise LLMError(LLMFailure.dropped, "stream ended without done")
+            try:
+                part = await anext(stream)
+            except StopAsyncIteration:
+                raise LLMError(LLMFailure.dropped, "stream ended without done") from None
     except LLMError:
         raise
     except (ollama.ResponseError, httpx.HTTPError, json.JSONDecodeError, ConnectionError,
-            ValueError) as exc:
+            ValueError, StopAsyncIteration) as exc:
         raise _classify(exc) from exc
+    finally:
+        if stream is not None:
+            await stream.aclose()  # closes the HTTP response: Ollama stops generating
 
 
 async def list_models() -> list[str]:
-    try:
-        return sorted(m.model for m in (await get_client().list()).models if m.model)
-    except (ollama.ResponseError, httpx.HTTPError, ValueError) as exc:
-        raise _classify(exc) from exc
+    last: BaseException | None = None
+    for url in endpoints_in_order():
+        try:
+            return sorted(m.model for m in (await get_client(url=url).list()).models if m.model)
+        except (ollama.ResponseError, httpx.HTTPError, ValueError, ConnectionError) as exc:
+            last = exc
+    raise _classify(last or ConnectionError("no endpoint"))

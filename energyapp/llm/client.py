@@ -1,10 +1,16 @@
-"""Ollama client factory. Clients are created on first use in each worker process and event loop
-(workers fork after import; an httpx client must not cross event loops)."""
+"""Ollama clients and endpoint choice.
+
+Clients are created on first use in each worker process and event loop (workers fork after
+import; an httpx client must not cross event loops). With several base URLs configured,
+requests go round-robin to the endpoints not marked down; one that refuses a connection rests
+for `ollama_retry_dead_seconds`."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import time
 
 import httpx
 import ollama
@@ -12,15 +18,17 @@ import ollama
 from energyapp.settings import Settings, get_settings
 
 _clients: dict[tuple[int, int, str], ollama.AsyncClient] = {}
+_down_until: dict[str, float] = {}
+_turn = itertools.count()
 
 
 def _timeout(settings: Settings) -> httpx.Timeout:
     return httpx.Timeout(settings.ollama_read_timeout, connect=settings.ollama_connect_timeout)
 
 
-def get_client(settings: Settings | None = None) -> ollama.AsyncClient:
+def get_client(settings: Settings | None = None, url: str | None = None) -> ollama.AsyncClient:
     settings = settings or get_settings()
-    url = str(settings.ollama_url).rstrip("/")
+    url = (url or settings.ollama_endpoints()[0]).rstrip("/")
     key = (os.getpid(), id(asyncio.get_running_loop()), url)
     client = _clients.get(key)
     if client is None:
@@ -30,10 +38,30 @@ def get_client(settings: Settings | None = None) -> ollama.AsyncClient:
     return client
 
 
-async def fetch_version(settings: Settings, timeout: float) -> str:
+def endpoints_in_order(settings: Settings | None = None) -> list[str]:
+    """Healthy endpoints first, rotated so consecutive requests spread; resting ones last
+    (still tried if nothing else answers)."""
+    settings = settings or get_settings()
+    urls = settings.ollama_endpoints()
+    start = next(_turn) % len(urls)
+    rotated = urls[start:] + urls[:start]
+    now = time.monotonic()
+    return ([u for u in rotated if _down_until.get(u, 0) <= now]
+            + [u for u in rotated if _down_until.get(u, 0) > now])
+
+
+def mark_down(url: str, settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    _down_until[url] = time.monotonic() + settings.ollama_retry_dead_seconds
+
+
+def mark_up(url: str) -> None:
+    _down_until.pop(url, None)
+
+
+async def fetch_version(url: str, timeout: float) -> str:
     """Ollama's `/api/version` (the official client has no call for it)."""
-    url = str(settings.ollama_url).rstrip("/") + "/api/version"
     async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
-        response = await http.get(url)
+        response = await http.get(url.rstrip("/") + "/api/version")
         response.raise_for_status()
         return str(response.json().get("version", ""))

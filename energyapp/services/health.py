@@ -55,25 +55,37 @@ async def check_database(timeout: float) -> PartHealth:
         return PartHealth(ok=False, detail=type(exc).__name__)
 
 
-async def check_ollama(settings: Settings, timeout: float) -> PartHealth:
-    model = settings.ollama_model
+async def _check_endpoint(url: str, model: str, settings: Settings, timeout: float
+                          ) -> dict[str, Any]:
     try:
         version, tags = await asyncio.wait_for(
-            asyncio.gather(fetch_version(settings, timeout), get_client(settings).list()),
+            asyncio.gather(fetch_version(url, timeout), get_client(settings, url).list()),
             timeout,
         )
     except TimeoutError:
-        return PartHealth(ok=False, detail="timeout", extra={"model": model})
+        return {"url": url, "ok": False, "detail": "timeout"}
     except Exception as exc:  # noqa: BLE001 - refused, HTTP error, bad JSON: all "unreachable"
-        return PartHealth(ok=False, detail=f"unreachable ({type(exc).__name__})",
-                          extra={"model": model})
+        return {"url": url, "ok": False, "detail": f"unreachable ({type(exc).__name__})"}
     names = {m.model for m in tags.models}
     present = model in names or f"{model}:latest" in names
-    return PartHealth(
-        ok=present,
-        detail="" if present else "model not installed",
-        extra={"version": version, "model": model, "model_present": present},
-    )
+    return {"url": url, "ok": present, "detail": "" if present else "model not installed",
+            "version": version, "model_present": present}
+
+
+async def check_ollama(settings: Settings, timeout: float) -> PartHealth:
+    """Healthy when at least one endpoint answers and has the configured model."""
+    model = settings.ollama_model
+    results = await asyncio.gather(*(_check_endpoint(url, model, settings, timeout)
+                                     for url in settings.ollama_endpoints()))
+    healthy = [r for r in results if r["ok"]]
+    best = healthy[0] if healthy else results[0]
+    extra: dict[str, Any] = {"model": model}
+    if "version" in best:
+        extra.update(version=best["version"], model_present=best["model_present"])
+    if len(results) > 1:  # only then do operators need the per-endpoint view
+        extra["endpoints"] = results
+        extra["healthy_endpoints"] = len(healthy)
+    return PartHealth(ok=bool(healthy), detail=best["detail"], extra=extra)
 
 
 async def check_health(settings: Settings) -> Health:
