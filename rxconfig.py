@@ -29,6 +29,8 @@ config = rx.Config(
     frontend_port=settings.port,
     cors_allowed_origins=settings.allowed_origins,
     trusted_proxy_hops=settings.trusted_proxy_hops,
+    # With Redis, Reflex keeps UI state there and runs several workers (GRANIAN_WORKERS).
+    redis_url=settings.redis_url or None,
     default_color_mode="system",
     plugins=[
         rx.plugins.RadixThemesPlugin(

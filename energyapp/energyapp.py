@@ -6,6 +6,7 @@ import logging
 import reflex as rx
 
 from energyapp.api.app import create_api
+from energyapp.api.proxy import trust_forwarded_proto
 from energyapp.logging_setup import APP_LOGGER, configure_logging
 from energyapp.pages import admin, dashboard, login, register, settings  # noqa: F401
 from energyapp.services import chat
@@ -34,6 +35,6 @@ async def sweep_interrupted_answers() -> None:
 
 
 # The theme is configured in rxconfig.py (RadixThemesPlugin).
-app = rx.App(api_transformer=create_api(), html_lang="es",
+app = rx.App(api_transformer=[create_api(), trust_forwarded_proto], html_lang="es",
              stylesheets=["/chat.css"])
 app.register_lifespan_task(sweep_interrupted_answers)

@@ -19,7 +19,10 @@ def _limiter(storage_url: str) -> strategies.MovingWindowRateLimiter:
 
 
 def _limiter_for(settings: Settings) -> strategies.MovingWindowRateLimiter:
-    return _limiter(settings.rate_limit_storage_url)
+    url = settings.rate_limit_storage_url
+    if url == "memory://" and settings.redis_url:  # several workers must share the counters
+        url = settings.redis_url
+    return _limiter(url)
 
 
 def _item(amount: int, settings: Settings) -> RateLimitItemPerMinute:

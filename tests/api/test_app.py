@@ -31,3 +31,23 @@ def test_docs_load_their_assets_from_this_server(api) -> None:
     assert "cdn." not in page.text and "https://" not in page.text.split("<body>")[0]
     assert "/api/docs-static/swagger-ui-bundle.js" in page.text
     assert api.get("/api/docs-static/swagger-ui-bundle.js").status_code == 200
+
+
+async def test_forwarded_proto_is_trusted_only_behind_a_configured_proxy(
+    settings_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from energyapp.api.proxy import trust_forwarded_proto
+    from tests.conftest import apply_env
+
+    seen: list[str] = []
+
+    async def app(scope, receive, send) -> None:
+        seen.append(scope["scheme"])
+
+    scope = {"type": "http", "scheme": "http",
+             "headers": [(b"x-forwarded-proto", b"https")]}
+    await trust_forwarded_proto(app)(scope, None, None)
+    apply_env(monkeypatch, trusted_proxy_hops="1")
+    await trust_forwarded_proto(app)(scope, None, None)
+    await trust_forwarded_proto(app)({**scope, "type": "websocket"}, None, None)
+    assert seen == ["http", "https", "wss"]

@@ -1,0 +1,23 @@
+"""Behind the trusted reverse proxy (Caddy terminates TLS), take the scheme from
+X-Forwarded-Proto, so redirects the server builds (e.g. /login -> /login/) stay on https."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from energyapp.settings import get_settings
+
+
+def trust_forwarded_proto(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and get_settings().trusted_proxy_hops:
+            forwarded = dict(scope.get("headers") or []).get(b"x-forwarded-proto", b"")
+            proto = forwarded.decode("latin-1").split(",")[-1].strip().lower()
+            if proto in ("http", "https"):
+                secure = proto == "https"
+                scheme = ("https" if secure else "http") if scope["type"] == "http" else (
+                    "wss" if secure else "ws")
+                scope = {**scope, "scheme": scheme}
+        await app(scope, receive, send)
+
+    return middleware
