@@ -40,7 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/browser/" in str(item.path):
             item.add_marker(pytest.mark.browser)
-    items.sort(key=lambda item: "tests/browser/" in str(item.path))
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
 # --- PostgreSQL: one throwaway database per test session ------------------------------------
