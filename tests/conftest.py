@@ -127,6 +127,19 @@ def apply_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
     reset_engine()
 
 
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """One Chromium for the whole session (Playwright's sync API allows one instance)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture
 def standin() -> Iterator[StandInOllama]:
     server = StandInOllama().start()

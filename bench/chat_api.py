@@ -1,0 +1,139 @@
+"""Benchmark 1: POST /api/chat streams at 1, 10 and 50 concurrent users, the stand-in at 30
+tokens/s and at full speed, 500 tokens per answer. The direct `ollama` client against the same
+stand-in is the zero-overhead baseline. Prints and saves: TTFT added over the baseline (p50/p95),
+tokens delivered per second, server CPU ms per 1,000 tokens, and whether every token arrived and
+was saved."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import ollama
+from sqlmodel import select
+
+from bench.common import (
+    create_users,
+    fresh_database,
+    machine,
+    save,
+    start_server,
+    start_standin,
+    summary,
+    use_database,
+)
+
+TOKENS = 500
+MODEL = "qwen2.5:3b-instruct"
+LEVELS = (1, 10, 50)
+RATES = (30, 0)  # tokens per second; 0 = as fast as the stand-in can
+
+
+async def direct_run(url: str, users: int) -> list[float]:
+    client = ollama.AsyncClient(host=url, timeout=120)
+
+    async def one() -> float:
+        started = time.perf_counter()
+        first = None
+        async for part in await client.chat(MODEL, [{"role": "user", "content": "hola"}],
+                                            stream=True):
+            if first is None and part.message.content:
+                first = time.perf_counter() - started
+        return first or 0.0
+
+    return list(await asyncio.gather(*(one() for _ in range(users))))
+
+
+async def app_run(url: str, tokens: list[str]) -> tuple[list[float], list[int], float]:
+    async with httpx.AsyncClient(base_url=url, timeout=300,
+                                 limits=httpx.Limits(max_connections=200)) as client:
+
+        async def one(token: str) -> tuple[float, int]:
+            started = time.perf_counter()
+            first, count, done = None, 0, False
+            async with client.stream("POST", "/api/chat", json={"message": "hola"},
+                                     headers={"Authorization": f"Bearer {token}"}) as response:
+                async for line in response.aiter_lines():
+                    event = json.loads(line)
+                    if event["type"] == "delta":
+                        count += 1
+                        if first is None:
+                            first = time.perf_counter() - started
+                    elif event["type"] == "done":
+                        done = True
+            return (first or 0.0), (count if done else -1)
+
+        started = time.perf_counter()
+        results = await asyncio.gather(*(one(t) for t in tokens))
+        elapsed = time.perf_counter() - started
+    return [r[0] for r in results], [r[1] for r in results], elapsed
+
+
+def saved_complete(expected_text: str) -> tuple[int, int]:
+    from energyapp.db.engine import session_scope
+    from energyapp.db.models import Message
+
+    with session_scope() as db:
+        answers = db.exec(select(Message).where(Message.role == "assistant")).all()
+        good = sum(1 for m in answers if m.status == "complete" and m.content == expected_text)
+        return good, len(answers)
+
+
+def main() -> None:
+    from energyapp.db.engine import session_scope
+    from energyapp.db.models import Conversation, Message
+    from tests.ollama_standin import Behavior
+
+    standin = start_standin()
+    rows = []
+    with fresh_database() as db_url:
+        use_database(db_url)
+        emails = create_users(max(LEVELS))
+        server = start_server(db_url, standin.url)
+        try:
+            from bench.common import bearer_tokens
+
+            tokens = asyncio.run(bearer_tokens(server.url, emails))
+            expected = "".join(Behavior(tokens=TOKENS).answer_tokens())
+            for rate in RATES:
+                for users in LEVELS:
+                    standin.configure(tokens=TOKENS, tokens_per_second=rate)
+                    direct = asyncio.run(direct_run(standin.url, users))
+                    with session_scope() as db:  # each level counts only its own answers
+                        db.exec(Message.__table__.delete())
+                        db.exec(Conversation.__table__.delete())
+                    cpu_before = server.cpu_seconds()
+                    ttft, counts, elapsed = asyncio.run(app_run(server.url, tokens[:users]))
+                    cpu_ms = (server.cpu_seconds() - cpu_before) * 1000
+                    delivered = sum(c for c in counts if c > 0)
+                    good, total = saved_complete(expected)
+                    app, base = summary(ttft), summary(direct)
+                    row = {
+                        "rate": rate or "max", "users": users,
+                        "ttft_app_ms": {k: v * 1000 for k, v in app.items() if k != "n"},
+                        "ttft_direct_ms": {k: v * 1000 for k, v in base.items() if k != "n"},
+                        "added_ttft_ms": {"p50": (app["p50"] - base["p50"]) * 1000,
+                                          "p95": (app["p95"] - base["p95"]) * 1000},
+                        "tokens_per_second": delivered / elapsed,
+                        "cpu_ms_per_1000_tokens": cpu_ms / max(delivered, 1) * 1000,
+                        "all_tokens_arrived": all(c == TOKENS for c in counts),
+                        "all_saved": good == total == users,
+                    }
+                    rows.append(row)
+                    print(f"rate={row['rate']:>3} users={users:>2}  added TTFT p50 "
+                          f"{row['added_ttft_ms']['p50']:6.1f} ms p95 "
+                          f"{row['added_ttft_ms']['p95']:6.1f} ms  "
+                          f"{row['tokens_per_second']:8.0f} tok/s  "
+                          f"CPU {row['cpu_ms_per_1000_tokens']:6.1f} ms/1k tok  "
+                          f"arrived={row['all_tokens_arrived']} saved={row['all_saved']}",
+                          flush=True)
+        finally:
+            server.stop()
+            standin.stop()
+    save("chat_api", {"machine": machine(), "tokens_per_answer": TOKENS, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
