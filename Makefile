@@ -14,17 +14,18 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null || echo https://registry.npmjs.org/)
 
-.PHONY: help run dev test test-fast lint setup deps dev-deps bun chromium
+.PHONY: help run dev test test-fast lint setup deps dev-deps bun chromium bench
 
 help:
 	@echo "make run    - install, migrate, seed demo accounts and start EnergyApp (SQLite default)"
 	@echo "make test   - install test dependencies and run the whole test suite"
 	@echo "make dev    - like run, with hot reload (development)"
 	@echo "make lint   - ruff"
+	@echo "make bench  - run the benchmarks (PostgreSQL) and regenerate docs/benchmarks.md"
 
-$(VENV)/.deps-%: requirements.txt requirements-dev.txt
+$(VENV)/.deps-%: requirements.txt requirements-dev.txt requirements-bench.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r $(if $(filter dev,$*),requirements-dev.txt,requirements.txt)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements$(if $(filter run,$*),,-$*).txt
 	@touch $@
 
 deps: $(VENV)/.deps-run
@@ -58,3 +59,12 @@ test-fast: dev-deps
 
 lint: dev-deps
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+# Benchmarks need PostgreSQL (ENERGYAPP_BENCH_PG_URL, default the local "test" database) and
+# Chromium; they take several minutes and print their figures as they go.
+bench: $(VENV)/.deps-bench bun chromium
+	$(PY) -m bench.admin_scale
+	$(PY) -m bench.chat_api
+	$(PY) -m bench.login
+	$(PY) -m bench.ui_stream
+	$(PY) -m bench.report
