@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 from alembic import context
 from energyapp.db import models  # noqa: F401 - registers the tables
 from energyapp.db.engine import make_engine
+from energyapp.db.migrate import include_object
 from energyapp.settings import get_settings
 
 config = context.config
@@ -40,6 +41,7 @@ def _run(connection) -> None:  # noqa: ANN001
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -6,6 +6,7 @@ the same lists through the API (routing, auth and JSON included)."""
 from __future__ import annotations
 
 import io
+import itertools
 import random
 import time
 from collections.abc import Callable
@@ -17,6 +18,15 @@ REPEAT = 30
 WORDS = ("turbina mantención informe voltaje panel solar contrato cliente reunión planta "
          "seguridad inventario factura proyecto revisión energía medición horario equipo "
          "transformador red subestación batería eficiencia consumo").split()
+SYLLABLES = "ba be ca co da de ga go la le lo ma me mi na no pa pe ra re sa se ta te to za".split()
+
+
+def vocabulary(rng: random.Random, size: int = 20_000) -> tuple[list[str], list[float]]:
+    """Domain words plus invented ones, with Zipf-like frequencies like real text."""
+    invented = {"".join(rng.choices(SYLLABLES, k=rng.randint(2, 4))) for _ in range(size * 2)}
+    words = [*("de la que el en y a los se del las un por con no una su para es al lo".split()),
+             *WORDS, *sorted(invented)[:size]]
+    return words, list(itertools.accumulate(1 / (rank + 1) for rank in range(len(words))))
 
 
 def _copy(cursor, table: str, columns: str, rows) -> None:
@@ -44,8 +54,10 @@ def generate(db_url: str) -> dict[str, int]:
                 "2026-01-01 00:00:00+00") for n in range(USERS)))
         cursor.execute("SELECT min(id) FROM users")
         first_user = cursor.fetchone()[0]
-        owners = [first_user + 55 + int(rng.paretovariate(1.2)) % (USERS - 55)
-                  for _ in range(CONVERSATIONS)]
+        # Most people have a handful of conversations, a few heavy users thousands (Zipf-like).
+        workers = list(range(first_user + 55, first_user + USERS))
+        weights = [1 / (rank + 1) ** 0.8 for rank in range(len(workers))]
+        owners = rng.choices(workers, weights=weights, k=CONVERSATIONS)
         _copy(cursor, "conversations", "owner_id, title, model, created_at, updated_at",
               ((str(owner), " ".join(rng.sample(WORDS, 4)).capitalize(), "qwen2.5:3b-instruct",
                 f"2026-{1 + n % 12:02d}-01 00:00:00+00",
@@ -54,10 +66,12 @@ def generate(db_url: str) -> dict[str, int]:
         cursor.execute("SELECT min(id) FROM conversations")
         first_conversation = cursor.fetchone()[0]
 
+        words, weights = vocabulary(rng)
+
         def messages():
             for c in range(CONVERSATIONS):
                 for m in range(MESSAGES_PER_CONVERSATION):
-                    text = " ".join(rng.choices(WORDS, k=30))
+                    text = " ".join(rng.choices(words, cum_weights=weights, k=30))
                     yield (str(first_conversation + c), "user" if m % 2 == 0 else "assistant",
                            text, "complete", "2026-06-01 00:00:00+00",
                            "2026-06-01 00:00:00+00")
@@ -128,9 +142,12 @@ def main() -> None:
               lambda: admin.audit_events(admin_view, limit=51), rows)
         timed("dashboard: sidebar (busiest user)",
               lambda: conversations.list_for_user(ids["busiest"], limit=50), rows)
-        timed("dashboard: search title and content (busiest user)",
+        timed("dashboard: search, a common word (busiest user)",
+              lambda: conversations.list_for_user(ids["busiest"], search="transformador",
+                                                  limit=50), rows)
+        timed("dashboard: search, a rare phrase (busiest user)",
               lambda: conversations.list_for_user(ids["busiest"], search="subestación batería",
-                                                   limit=50), rows)
+                                                  limit=50), rows)
         with TestClient(create_api(), base_url="http://localhost") as client:
             headers = {"Authorization": f"Bearer {token}"}
             timed("API: GET /api/admin/users",

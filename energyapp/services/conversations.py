@@ -76,10 +76,14 @@ def list_for_user(user_id: int, *, search: str = "", limit: int = 50, offset: in
     statement = select(Conversation).where(Conversation.owner_id == user_id)
     if term:
         pattern = like_pattern(term)
+        # OFFSET 0 keeps the check per conversation (walked newest first, stopping at the
+        # page size) instead of PostgreSQL hashing every matching message of every user: for a
+        # common word 2 ms instead of 270 ms on a million messages (docs/benchmarks.md).
         in_messages = (
             select(Message.id)
             .where(Message.conversation_id == Conversation.id,
                    col(Message.content).ilike(pattern, escape="\\"))
+            .offset(0)
             .exists()
         )
         statement = statement.where(or_(col(Conversation.title).ilike(pattern, escape="\\"),

@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 
 import energyapp.db.models  # noqa: F401 - registers the tables
 from alembic import command
-from energyapp.db.migrate import alembic_config
+from energyapp.db.migrate import alembic_config, include_object
 
 EXPECTED_TABLES = {
     "users", "conversations", "messages", "auth_sessions", "refresh_tokens", "audit_events",
@@ -20,7 +20,8 @@ EXPECTED_TABLES = {
 def test_models_and_migrations_agree(db_url: str) -> None:
     engine = create_engine(db_url)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True, "include_object": include_object})
         differences = compare_metadata(context, SQLModel.metadata)
     engine.dispose()
     assert differences == []
@@ -58,3 +59,10 @@ def test_emails_are_unique_case_insensitively(app_env: dict, email: str) -> None
         create_user(session, email="ana@empresa.cl", name="Ana", password="secreto123")
     with pytest.raises(IntegrityError), session_scope() as session:
         create_user(session, email=email, name="Ana 2", password="secreto123")
+
+
+def test_postgresql_gets_trigram_search_indexes(db_url: str) -> None:
+    engine = create_engine(db_url)
+    names = {ix["name"] for ix in inspect(engine).get_indexes("messages")}
+    engine.dispose()
+    assert ("ix_trgm_messages_content" in names) == db_url.startswith("postgresql")
