@@ -12,6 +12,7 @@ import time
 
 import httpx
 import ollama
+import psutil
 from sqlmodel import select
 
 from bench.common import (
@@ -97,10 +98,16 @@ def main() -> None:
 
             tokens = asyncio.run(bearer_tokens(server.url, emails))
             expected = "".join(Behavior(tokens=TOKENS).answer_tokens())
+            standin.configure(tokens=50, tokens_per_second=0)  # warm the worker up first
+            asyncio.run(app_run(server.url, tokens[:10]))
             for rate in RATES:
                 for users in LEVELS:
                     standin.configure(tokens=TOKENS, tokens_per_second=rate)
+                    client_cpu = psutil.Process().cpu_times()
                     direct = asyncio.run(direct_run(standin.url, users))
+                    after = psutil.Process().cpu_times()
+                    direct_cpu_ms = ((after.user + after.system)
+                                     - (client_cpu.user + client_cpu.system)) * 1000
                     with session_scope() as db:  # each level counts only its own answers
                         db.exec(Message.__table__.delete())
                         db.exec(Conversation.__table__.delete())
@@ -118,6 +125,8 @@ def main() -> None:
                                           "p95": (app["p95"] - base["p95"]) * 1000},
                         "tokens_per_second": delivered / elapsed,
                         "cpu_ms_per_1000_tokens": cpu_ms / max(delivered, 1) * 1000,
+                        "direct_client_cpu_ms_per_1000_tokens":
+                            direct_cpu_ms / (users * TOKENS) * 1000,
                         "all_tokens_arrived": all(c == TOKENS for c in counts),
                         "all_saved": good == total == users,
                     }
@@ -126,7 +135,8 @@ def main() -> None:
                           f"{row['added_ttft_ms']['p50']:6.1f} ms p95 "
                           f"{row['added_ttft_ms']['p95']:6.1f} ms  "
                           f"{row['tokens_per_second']:8.0f} tok/s  "
-                          f"CPU {row['cpu_ms_per_1000_tokens']:6.1f} ms/1k tok  "
+                          f"CPU {row['cpu_ms_per_1000_tokens']:6.1f} ms/1k tok (direct client "
+                          f"{row['direct_client_cpu_ms_per_1000_tokens']:5.1f})  "
                           f"arrived={row['all_tokens_arrived']} saved={row['all_saved']}",
                           flush=True)
         finally:

@@ -21,6 +21,15 @@ def index() -> rx.Component:
                      on_mount=rx.redirect("/dashboard", replace=True))
 
 
+async def size_thread_pool() -> None:
+    """asyncio.to_thread runs database and bcrypt work; give it enough threads (per worker)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=get_settings().blocking_threads,
+                           thread_name_prefix="energyapp-blocking"))
+
+
 async def sweep_interrupted_answers() -> None:
     """Answers a crash left "streaming" become "interrupted": all of them at start-up of a
     single-process server, then every minute those silent for `stream_stale_seconds`."""
@@ -37,4 +46,5 @@ async def sweep_interrupted_answers() -> None:
 # The theme is configured in rxconfig.py (RadixThemesPlugin).
 app = rx.App(api_transformer=[create_api(), trust_forwarded_proto], html_lang="es",
              stylesheets=["/chat.css"])
+app.register_lifespan_task(size_thread_pool)
 app.register_lifespan_task(sweep_interrupted_answers)

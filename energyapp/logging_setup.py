@@ -20,7 +20,11 @@ AUTH_LOGGER = "energyapp.auth"
 AUDIT_LOGGER = "energyapp.audit"
 APP_LOGGER = "energyapp"
 
-_SENSITIVE_KEY = re.compile(r"pass|token|secret|cookie|totp|code|authorization|hash", re.I)
+# Field names whose values are credentials: "password", "refresh_token", "totp_code", ...
+# but not measurements such as "first_token_ms".
+_SENSITIVE_KEY = re.compile(
+    r"(pass(word)?|passwd|token|secret|cookie|code|hash|authorization|credentials?)$|^totp",
+    re.I)
 _SECRET_PATTERNS = [
     re.compile(r"eyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]*"),  # JWTs
     re.compile(r"(?i)(bearer\s+)[\w.~+/=-]+"),

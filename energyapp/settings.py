@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     allowed_origins: CommaList = []  # empty: only public_url
     trusted_proxy_hops: int = Field(0, ge=0, le=5)
     redis_url: str = ""  # set: several workers share state through Redis
+    # Threads for blocking work (database, bcrypt) per worker. Python's default is
+    # cpu_count + 4 (6 on 2 cores), which queues database calls behind each other under load.
+    blocking_threads: int = Field(32, ge=4, le=256)
     timezone: str = "America/Santiago"  # how times are shown to users
 
     @field_validator("timezone")

@@ -210,6 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
 class StandInOllama(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # the default 5 resets connections when 50 clients arrive at once
 
     def __init__(self, port: int = 0, behavior: Behavior | None = None) -> None:
         super().__init__(("127.0.0.1", port), _Handler)

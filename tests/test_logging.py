@@ -141,3 +141,9 @@ def test_several_workers_lose_no_line_across_rotations(tmp_path: Path) -> None:
     keys = [(m.group(1), m.group(2)) for m in seen]
     assert len(keys) == len(set(keys)) == 9000
     assert rotations >= 3
+
+
+def test_measurements_named_like_secrets_stay_readable(log_dir: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    log_event(APP_LOGGER, "answer_finished", first_token_ms=412, completion_tokens=500)
+    assert "first_token_ms=412 completion_tokens=500" in capsys.readouterr().out

@@ -32,7 +32,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    settings = get_settings()
+    # One connection per blocking thread at most, so threads never wait for the pool.
+    return create_engine(url, pool_pre_ping=True, pool_size=10,
+                         max_overflow=max(0, settings.blocking_threads - 10))
 
 
 def get_engine() -> Engine:
