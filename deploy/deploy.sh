@@ -17,6 +17,7 @@ HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-300}"
 KEEP_RELEASES="${KEEP_RELEASES:-5}"
 SYSTEMCTL="${SYSTEMCTL:-systemctl}"
 INSTALL="${INSTALL:-make --no-print-directory deps bun}"
+SERVICE_USER="${SERVICE_USER:-energyapp}"
 
 log() { printf '%s deploy: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
@@ -32,6 +33,10 @@ log "new release $release (previous: ${previous:-none})"
 mkdir -p "$release"
 git -C "$REPO" archive "origin/$BRANCH" | tar -x -C "$release"
 (cd "$release" && $INSTALL)
+# The service (not root) builds the frontend into its release folder at start.
+if [ "$(id -u)" = 0 ] && id "$SERVICE_USER" >/dev/null 2>&1; then
+  chown -R "$SERVICE_USER:" "$release"
+fi
 python="${PYTHON:-$release/.venv/bin/python}"
 
 (cd "$release" && "$python" -m energyapp check-config)
