@@ -3,7 +3,6 @@ targets answer 404, visible-but-not-allowed 403; a refusal changes nothing."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
@@ -11,46 +10,15 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from energyapp.api.deps import CurrentCaller
-from energyapp.api.routes.chat import MessageOut
 from energyapp.services import admin
+from energyapp.services.admin import AuditRow, ConversationRow, UserRow
+from energyapp.services.conversations import MessageView
+from energyapp.services.views import SessionView
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
-
-
-class UserRowOut(BaseModel):
-    id: int
-    email: str
-    name: str
-    role: str
-    is_active: bool
-    is_demo: bool
-    totp_enabled: bool
-    conversation_count: int
-    last_login_at: str | None
-
-
-class ConversationRowOut(BaseModel):
-    id: int
-    owner_id: int
-    title: str
-    model: str
-    updated_at: str
-    message_count: int
-
-
-class AuditRowOut(BaseModel):
-    id: int
-    created_at: str
-    actor_id: int | None
-    actor_email: str | None
-    action: str
-    target_type: str | None
-    target_id: str | None
-    details: str | None
-    ip: str | None
 
 
 class ReassignBody(BaseModel):
@@ -62,34 +30,27 @@ class UserPatch(BaseModel):
     is_active: bool | None = None
 
 
-@router.get("/users", response_model=list[UserRowOut], summary="Usuarios visibles")
+@router.get("/users", summary="Usuarios visibles")
 def list_users(caller: CurrentCaller, q: Annotated[str, Query(max_length=200)] = "",
-               limit: Limit = 50, offset: Offset = 0) -> list[UserRowOut]:
-    rows = admin.list_users(caller.user, search=q, limit=limit, offset=offset)
-    return [UserRowOut(**asdict(r)) for r in rows]
+               limit: Limit = 50, offset: Offset = 0) -> list[UserRow]:
+    return admin.list_users(caller.user, search=q, limit=limit, offset=offset)
 
 
-@router.get("/users/{user_id}/conversations", response_model=list[ConversationRowOut],
-            summary="Conversaciones de un usuario")
+@router.get("/users/{user_id}/conversations", summary="Conversaciones de un usuario")
 def user_conversations(user_id: int, caller: CurrentCaller, limit: Limit = 50,
-                       offset: Offset = 0) -> list[ConversationRowOut]:
-    rows = admin.user_conversations(caller.user, user_id, limit=limit, offset=offset)
-    return [ConversationRowOut(**asdict(r)) for r in rows]
+                       offset: Offset = 0) -> list[ConversationRow]:
+    return admin.user_conversations(caller.user, user_id, limit=limit, offset=offset)
 
 
-@router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut],
+@router.get("/conversations/{conversation_id}/messages",
             summary="Transcripción (queda registrada en la auditoría)")
-def conversation_messages(conversation_id: int, caller: CurrentCaller) -> list[MessageOut]:
-    messages = admin.conversation_messages(caller.user, conversation_id, caller.ip)
-    return [MessageOut(**asdict(m)) for m in messages]
+def conversation_messages(conversation_id: int, caller: CurrentCaller) -> list[MessageView]:
+    return admin.conversation_messages(caller.user, conversation_id, caller.ip)
 
 
-@router.post("/conversations/{conversation_id}/reassign", response_model=ConversationRowOut,
-             summary="Reasignar una conversación")
-def reassign(conversation_id: int, body: ReassignBody,
-             caller: CurrentCaller) -> ConversationRowOut:
-    row = admin.reassign(caller.user, conversation_id, body.to_user_id, caller.ip)
-    return ConversationRowOut(**asdict(row))
+@router.post("/conversations/{conversation_id}/reassign", summary="Reasignar una conversación")
+def reassign(conversation_id: int, body: ReassignBody, caller: CurrentCaller) -> ConversationRow:
+    return admin.reassign(caller.user, conversation_id, body.to_user_id, caller.ip)
 
 
 @router.post("/users/{user_id}/reassign-all", summary="Reasignar todas sus conversaciones")
@@ -97,11 +58,10 @@ def reassign_all(user_id: int, body: ReassignBody, caller: CurrentCaller) -> dic
     return {"moved": admin.reassign_all(caller.user, user_id, body.to_user_id, caller.ip)}
 
 
-@router.patch("/users/{user_id}", response_model=UserRowOut, summary="Rol o estado (admin)")
-def update_user(user_id: int, body: UserPatch, caller: CurrentCaller) -> UserRowOut:
-    row = admin.update_user(caller.user, user_id, role=body.role, is_active=body.is_active,
-                            ip=caller.ip)
-    return UserRowOut(**asdict(row))
+@router.patch("/users/{user_id}", summary="Rol o estado (admin)")
+def update_user(user_id: int, body: UserPatch, caller: CurrentCaller) -> UserRow:
+    return admin.update_user(caller.user, user_id, role=body.role, is_active=body.is_active,
+                             ip=caller.ip)
 
 
 @router.post("/users/{user_id}/reset-2fa", status_code=204, summary="Reiniciar 2FA (admin)")
@@ -117,8 +77,8 @@ def unlock(user_id: int, caller: CurrentCaller) -> Response:
 
 
 @router.get("/users/{user_id}/sessions", summary="Sesiones de un usuario (admin)")
-def user_sessions(user_id: int, caller: CurrentCaller) -> list[dict]:
-    return [asdict(s) for s in admin.user_sessions(caller.user, user_id)]
+def user_sessions(user_id: int, caller: CurrentCaller) -> list[SessionView]:
+    return admin.user_sessions(caller.user, user_id)
 
 
 @router.delete("/users/{user_id}/sessions/{session_id}", status_code=204,
@@ -134,7 +94,7 @@ def _day_start(day: date | None, plus_days: int = 0) -> datetime | None:
     return datetime.combine(day, time.min, tzinfo=UTC) + timedelta(days=plus_days)
 
 
-@router.get("/audit", response_model=list[AuditRowOut], summary="Auditoría, más nuevo primero")
+@router.get("/audit", summary="Auditoría, más nuevo primero")
 def audit_events(
     caller: CurrentCaller,
     actor_id: Annotated[int | None, Query(ge=1)] = None,
@@ -143,8 +103,7 @@ def audit_events(
     date_to: Annotated[date | None, Query(alias="to")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> list[AuditRowOut]:
-    rows = admin.audit_events(caller.user, actor_id=actor_id, action=action,
+) -> list[AuditRow]:
+    return admin.audit_events(caller.user, actor_id=actor_id, action=action,
                               since=_day_start(date_from), until=_day_start(date_to, 1),
                               limit=limit, offset=offset)
-    return [AuditRowOut(**asdict(r)) for r in rows]

@@ -70,21 +70,6 @@ class DisableTotpBody(BaseModel):
     code: Code
 
 
-class UserOut(BaseModel):
-    id: int
-    email: str
-    name: str
-    role: str
-    is_demo: bool
-    totp_enabled: bool
-    must_setup_totp: bool
-    can_change_password: bool
-
-    @classmethod
-    def of(cls, view: UserView) -> UserOut:
-        return cls(**view.__dict__)
-
-
 class TokensOut(BaseModel):
     access_token: str
     refresh_token: str
@@ -93,20 +78,7 @@ class TokensOut(BaseModel):
 
 
 class LoginOut(TokensOut):
-    user: UserOut
-
-
-class SessionOut(BaseModel):
-    id: int
-    ip: str
-    user_agent: str
-    created_at: str
-    last_seen_at: str
-    current: bool
-
-    @classmethod
-    def of(cls, view: SessionView) -> SessionOut:
-        return cls(**view.__dict__)
+    user: UserView
 
 
 class TotpSetupOut(BaseModel):
@@ -150,7 +122,7 @@ def login_route(body: LoginBody, request: Request, response: Response) -> LoginO
         cookie_token = sessions.create_session(db, row, ip, user_agent(request))
         pair = api_tokens.issue_pair(db, user.id)
     set_session_cookie(response, cookie_token)
-    return LoginOut(user=UserOut.of(user), **pair.__dict__)
+    return LoginOut(user=user, **pair.__dict__)
 
 
 @router.post("/refresh", response_model=TokensOut, summary="Renovar tokens (rotación)")
@@ -170,17 +142,16 @@ def logout_route(caller: AnyCaller, response: Response, body: LogoutBody | None 
     response.status_code = 204
 
 
-@router.get("/me", response_model=UserOut, summary="Usuario actual")
-def me_route(caller: AnyCaller) -> UserOut:
-    return UserOut.of(caller.user)
+@router.get("/me", summary="Usuario actual")
+def me_route(caller: AnyCaller) -> UserView:
+    return caller.user
 
 
-@router.post("/register", response_model=UserOut, status_code=201, summary="Crear cuenta")
-def register_route(body: RegisterBody, request: Request) -> UserOut:
+@router.post("/register", status_code=201, summary="Crear cuenta")
+def register_route(body: RegisterBody, request: Request) -> UserView:
     reject_foreign_origin(request, required=False)
-    user = accounts.register(body.name, body.email, body.password, body.password_confirmation,
+    return accounts.register(body.name, body.email, body.password, body.password_confirmation,
                              client_ip(request))
-    return UserOut.of(user)
 
 
 @router.post("/password", status_code=204, summary="Cambiar contraseña")
@@ -191,9 +162,9 @@ def password_route(body: PasswordBody, caller: CurrentCaller) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/sessions", response_model=list[SessionOut], summary="Sesiones activas")
-def list_sessions_route(caller: CurrentCaller) -> list[SessionOut]:
-    return [SessionOut.of(s) for s in sessions.list_active(caller.user.id, caller.session_id)]
+@router.get("/sessions", summary="Sesiones activas")
+def list_sessions_route(caller: CurrentCaller) -> list[SessionView]:
+    return sessions.list_active(caller.user.id, caller.session_id)
 
 
 @router.delete("/sessions/{session_id}", status_code=204, summary="Cerrar una sesión")

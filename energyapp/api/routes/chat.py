@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
@@ -34,43 +34,16 @@ class RenameBody(BaseModel):
     title: Annotated[str, Field(max_length=1000)]
 
 
-class ConversationOut(BaseModel):
-    id: int
-    title: str
-    model: str
-    created_at: str
-    updated_at: str
-
-
-class MessageOut(BaseModel):
-    id: int
-    role: str
-    content: str
-    status: str
-    model: str | None
-    created_at: str
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_duration_ms: int | None = None
-
-
 class ConversationPage(BaseModel):
-    items: list[ConversationOut]
+    items: list[ConversationView]
     limit: int
     offset: int
     total: int
 
 
-class ConversationDetail(ConversationOut):
-    messages: list[MessageOut]
-
-
-def _conversation(view: ConversationView) -> ConversationOut:
-    return ConversationOut(**asdict(view))
-
-
-def _message(view: MessageView) -> MessageOut:
-    return MessageOut(**asdict(view))
+@dataclass(frozen=True)
+class ConversationDetail(ConversationView):
+    messages: list[MessageView]
 
 
 def _line(payload: dict) -> bytes:
@@ -139,7 +112,7 @@ async def chat_route(
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-@router.get("/conversations", response_model=ConversationPage, summary="Mis conversaciones")
+@router.get("/conversations", summary="Mis conversaciones")
 def list_conversations(
     caller: CurrentCaller,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -147,22 +120,20 @@ def list_conversations(
     q: Annotated[str, Query(max_length=200)] = "",
 ) -> ConversationPage:
     items = conversations.list_for_user(caller.user.id, search=q, limit=limit, offset=offset)
-    return ConversationPage(items=[_conversation(c) for c in items], limit=limit, offset=offset,
+    return ConversationPage(items=items, limit=limit, offset=offset,
                             total=conversations.count_for_user(caller.user.id))
 
 
-@router.get("/conversations/{conversation_id}", response_model=ConversationDetail,
-            summary="Una conversación con sus mensajes")
+@router.get("/conversations/{conversation_id}", summary="Una conversación con sus mensajes")
 def get_conversation(conversation_id: int, caller: CurrentCaller) -> ConversationDetail:
     conversation, messages = conversations.get_with_messages(caller.user.id, conversation_id)
-    return ConversationDetail(**asdict(conversation), messages=[_message(m) for m in messages])
+    return ConversationDetail(**asdict(conversation), messages=messages)
 
 
-@router.patch("/conversations/{conversation_id}", response_model=ConversationOut,
-              summary="Renombrar")
+@router.patch("/conversations/{conversation_id}", summary="Renombrar")
 def rename_conversation(conversation_id: int, body: RenameBody,
-                        caller: CurrentCaller) -> ConversationOut:
-    return _conversation(conversations.rename(caller.user.id, conversation_id, body.title))
+                        caller: CurrentCaller) -> ConversationView:
+    return conversations.rename(caller.user.id, conversation_id, body.title)
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204, summary="Eliminar")
