@@ -119,7 +119,8 @@ def main() -> None:
         try:
             time.sleep(2)
             rss_idle = server.rss_bytes()
-            standin.configure(tokens=TOKENS, tokens_per_second=RATE)
+            # Real answers have paragraphs; the live bubble freezes finished ones.
+            standin.configure(tokens=TOKENS, tokens_per_second=RATE, paragraph_every=40)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                                      args=CHROMIUM_ARGS)

@@ -37,6 +37,7 @@ class Behavior:
     drop_after: int | None = None  # close the socket mid-stream after this many tokens
     hang: bool = False  # accept requests and never answer (any path)
     reply: str | None = None  # fixed answer text, split on spaces into tokens
+    paragraph_every: int = 0  # end a paragraph ("\n\n") every N tokens, like real answers
     models: list[str] = field(default_factory=lambda: [DEFAULT_MODEL])
     version: str = "0.12.6"
 
@@ -44,7 +45,9 @@ class Behavior:
         if self.reply is not None:
             words = self.reply.split(" ")
             return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
-        return [f"{_WORDS[i % len(_WORDS)]} " for i in range(self.tokens)]
+        every = self.paragraph_every
+        return [_WORDS[i % len(_WORDS)] + ("\n\n" if every and (i + 1) % every == 0 else " ")
+                for i in range(self.tokens)]
 
 
 def _now() -> str:

@@ -1,7 +1,7 @@
 """State of /dashboard: the sidebar of conversations, the transcript and the composer.
 
 Streaming runs as a background event: the turn is saved first, then tokens are batched into
-`LiveAnswerState.text` about every `stream_flush_ms` (one small websocket delta per batch, never
+`LiveAnswerState` about every `stream_flush_ms` (one small websocket delta per batch, never
 per token), and the finished message joins `ChatState.messages` once. Every handler resolves the
 session again before touching data.
 """
@@ -58,11 +58,33 @@ def _as_id(value: object) -> int | None:
 
 
 class LiveAnswerState(rx.State):
-    """Only the live bubble reads these: each flush sends just this small delta."""
+    """Only the live bubble reads these. A delta carries a var's whole value, so the growing
+    answer is split: `frozen` holds finished paragraphs (sent once per paragraph), `tail` the
+    paragraph being written (sent at each flush)."""
 
     active: bool = False
     waiting: bool = False  # "escribiendo…" from sending until the first token
-    text: str = ""
+    frozen: str = ""
+    tail: str = ""
+
+    def _begin(self) -> None:
+        self.active, self.waiting, self.frozen, self.tail = True, True, "", ""
+
+    def _end(self) -> None:
+        self.active, self.waiting, self.frozen, self.tail = False, False, "", ""
+
+    def _append(self, chunk: str) -> None:
+        tail = self.tail + chunk
+        fences_before = self.frozen.count("```")
+        cut = tail.rfind("\n\n")
+        # Freeze up to the last paragraph break outside a code block (even fence count).
+        while cut != -1 and (fences_before + tail[:cut].count("```")) % 2:
+            cut = tail.rfind("\n\n", 0, cut)
+        if cut != -1:
+            self.frozen += tail[: cut + 2]
+            tail = tail[cut + 2:]
+        self.tail = tail
+        self.waiting = False
 
 
 class ChatState(rx.State):
@@ -191,8 +213,7 @@ class ChatState(rx.State):
             self.sending, self.error, self._inflight_text = True, "", text
             user_id, conversation_id = resolved.user.id, self.active_id or None
             requested_model = self.model
-            live = await self.get_state(LiveAnswerState)
-            live.active, live.waiting, live.text = True, True, ""
+            (await self.get_state(LiveAnswerState))._begin()
         try:
             model = await self._choose_model(requested_model)
             turn = await asyncio.to_thread(chat.start_turn, user_id, conversation_id, text,
@@ -200,8 +221,7 @@ class ChatState(rx.State):
         except ServiceError as exc:
             async with self:
                 self.sending, self.error = False, exc.message
-                live = await self.get_state(LiveAnswerState)
-                live.active = live.waiting = False
+                (await self.get_state(LiveAnswerState))._end()
             return
         async with self:
             self.draft = ""  # saved: only now may the composer forget it
@@ -224,15 +244,13 @@ class ChatState(rx.State):
                 return
             self.sending, self.error, self._stop_requested = True, "", False
             user_id, conversation_id = resolved.user.id, self.active_id
-            live = await self.get_state(LiveAnswerState)
-            live.active, live.waiting, live.text = True, True, ""
+            (await self.get_state(LiveAnswerState))._begin()
         try:
             turn = await asyncio.to_thread(chat.start_regeneration, user_id, conversation_id)
         except ServiceError as exc:
             async with self:
                 self.sending, self.error = False, exc.message
-                live = await self.get_state(LiveAnswerState)
-                live.active = live.waiting = False
+                (await self.get_state(LiveAnswerState))._end()
             return
         await self._stream(turn, user_id)
 
@@ -262,9 +280,7 @@ class ChatState(rx.State):
                 if time.monotonic() - last_flush < flush_every:
                     continue
                 async with self:
-                    live = await self.get_state(LiveAnswerState)
-                    live.text += "".join(pending)
-                    live.waiting = False
+                    (await self.get_state(LiveAnswerState))._append("".join(pending))
                     stop = self._stop_requested
                 pending.clear()
                 last_flush = time.monotonic()
@@ -287,9 +303,7 @@ class ChatState(rx.State):
             if outcome.error.kind == LLMFailure.unavailable:
                 note = SPANISH[LLMFailure.unavailable]
         async with self:
-            live = await self.get_state(LiveAnswerState)
-            live.active = live.waiting = False
-            live.text = ""
+            (await self.get_state(LiveAnswerState))._end()
             if final is not None and turn.conversation_id == self.active_id:
                 self.messages = [*self.messages, message_row(final, note)]
             self.sending = False
