@@ -116,7 +116,7 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
     from energyapp.auth.passwords import hash_password
     from energyapp.db.engine import session_scope
     from energyapp.db.models import User
-    from energyapp.services import api_tokens, audit, sessions
+    from energyapp.services import admin, audit
     from energyapp.services.accounts import password_problem
 
     user = _find_user(args.email)
@@ -126,62 +126,47 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
     with session_scope() as db:
         row = db.get(User, user.id)
         row.password_hash = hash_password(password, get_settings().bcrypt_rounds)
-        sessions.revoke_all(db, user.id)
-        api_tokens.revoke_all_for_user(db, user.id)
+        admin.sign_out_everywhere(db, user.id)
         audit.record(db, "password_reset_by_cli", target_type="user", target_id=user.id)
     print(f"Password of {user.email} reset; all its sessions were closed.")
     return 0
 
 
 def cmd_reset_2fa(args: argparse.Namespace) -> int:
-    from sqlmodel import delete
-
     from energyapp.db.engine import session_scope
-    from energyapp.db.models import RecoveryCode, User
-    from energyapp.services import audit
+    from energyapp.db.models import User
+    from energyapp.services import admin
 
     user = _find_user(args.email)
     with session_scope() as db:
-        row = db.get(User, user.id)
-        row.totp_enabled, row.totp_secret, row.totp_last_step = False, None, None
-        db.exec(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-        audit.record(db, "totp_reset_by_cli", target_type="user", target_id=user.id)
+        admin.clear_two_factor(db, db.get(User, user.id), source="_by_cli")
     print(f"Two-step verification of {user.email} turned off.")
     return 0
 
 
 def cmd_deactivate(args: argparse.Namespace) -> int:
-    from sqlalchemy import func
-    from sqlmodel import col, select
-
     from energyapp.db.engine import session_scope
-    from energyapp.db.models import Role, User
-    from energyapp.services import api_tokens, audit, sessions
+    from energyapp.db.models import User
+    from energyapp.services import admin
+    from energyapp.services.errors import Conflict
 
     user = _find_user(args.email)
-    with session_scope() as db:
-        row = db.get(User, user.id)
-        if row.role == Role.admin and row.is_active:
-            admins = db.exec(select(func.count()).select_from(User).where(
-                col(User.role) == Role.admin, col(User.is_active).is_(True))).one()
-            if admins <= 1:
-                raise CommandError("refusing to deactivate the last active admin")
-        row.is_active = False
-        sessions.revoke_all(db, user.id)
-        api_tokens.revoke_all_for_user(db, user.id)
-        audit.record(db, "user_deactivated_by_cli", target_type="user", target_id=user.id)
+    try:
+        with session_scope() as db:
+            admin.change_user(db, db.get(User, user.id), is_active=False, source="_by_cli")
+    except Conflict:
+        raise CommandError("refusing to deactivate the last active admin") from None
     print(f"{user.email} deactivated and signed out everywhere.")
     return 0
 
 
 def cmd_revoke_sessions(args: argparse.Namespace) -> int:
     from energyapp.db.engine import session_scope
-    from energyapp.services import api_tokens, audit, sessions
+    from energyapp.services import admin, audit
 
     user = _find_user(args.email)
     with session_scope() as db:
-        count = sessions.revoke_all(db, user.id)
-        api_tokens.revoke_all_for_user(db, user.id)
+        count = admin.sign_out_everywhere(db, user.id)
         audit.record(db, "sessions_revoked_by_cli", target_type="user", target_id=user.id,
                      count=count)
     print(f"{count} session(s) of {user.email} revoked, and every API token.")

@@ -204,34 +204,60 @@ def _active_admins(db: Session) -> int:
         col(User.role) == Role.admin, col(User.is_active).is_(True))).one()
 
 
+def sign_out_everywhere(db: Session, user_id: int) -> int:
+    """Revoke every browser session and API token of a user; returns the sessions revoked."""
+    count = sessions.revoke_all(db, user_id)
+    api_tokens.revoke_all_for_user(db, user_id)
+    return count
+
+
+def change_user(db: Session, target: User, *, role: str | None = None,
+                is_active: bool | None = None, actor_id: int | None = None,
+                ip: str | None = None, source: str = "") -> None:
+    """Role and active flag, with the rules both the admin panel and the operator CLI obey:
+    the last active admin stays, deactivation signs the user out everywhere, all audited.
+    `source` ("_by_cli") is appended to the audit action names."""
+    if role is not None:
+        try:
+            new_role = Role(role)
+        except ValueError:
+            raise InvalidInput("Rol no válido: usa admin, supervisor o trabajador.") from None
+    else:
+        new_role = target.role
+    new_active = target.is_active if is_active is None else bool(is_active)
+    losing_admin = target.role == Role.admin and target.is_active and (
+        new_role != Role.admin or not new_active)
+    if losing_admin and _active_admins(db) <= 1:
+        raise Conflict("No se puede quitar el último administrador activo.", code="last_admin")
+    if new_role != target.role:
+        audit.record(db, f"role_changed{source}", actor_id=actor_id, target_type="user",
+                     target_id=target.id, ip=ip, old=target.role.value, new=new_role.value)
+        target.role = new_role
+    if new_active != target.is_active:
+        target.is_active = new_active
+        action = "user_activated" if new_active else "user_deactivated"
+        audit.record(db, f"{action}{source}", actor_id=actor_id, target_type="user",
+                     target_id=target.id, ip=ip)
+        if not new_active:
+            sign_out_everywhere(db, target.id)
+
+
+def clear_two_factor(db: Session, target: User, *, actor_id: int | None = None,
+                     ip: str | None = None, source: str = "") -> None:
+    target.totp_enabled = False
+    target.totp_secret = None
+    target.totp_last_step = None
+    for code in db.exec(select(RecoveryCode).where(RecoveryCode.user_id == target.id)):
+        db.delete(code)
+    audit.record(db, f"totp_reset{source}", actor_id=actor_id, target_type="user",
+                 target_id=target.id, ip=ip)
+
+
 def update_user(actor: UserView, user_id: int, *, role: str | None = None,
                 is_active: bool | None = None, ip: str | None = None) -> UserRow:
     with session_scope() as db:
         target = policy.check_manage(actor, _user(db, user_id), "cambios de rol o estado")
-        if role is not None:
-            try:
-                new_role = Role(role)
-            except ValueError:
-                raise InvalidInput("Rol no válido: usa admin, supervisor o trabajador.") from None
-        else:
-            new_role = target.role
-        new_active = target.is_active if is_active is None else bool(is_active)
-        losing_admin = target.role == Role.admin and target.is_active and (
-            new_role != Role.admin or not new_active)
-        if losing_admin and _active_admins(db) <= 1:
-            raise Conflict("No se puede quitar el último administrador activo.",
-                           code="last_admin")
-        if new_role != target.role:
-            audit.record(db, "role_changed", actor_id=actor.id, target_type="user",
-                         target_id=target.id, ip=ip, old=target.role.value, new=new_role.value)
-            target.role = new_role
-        if new_active != target.is_active:
-            target.is_active = new_active
-            audit.record(db, "user_activated" if new_active else "user_deactivated",
-                         actor_id=actor.id, target_type="user", target_id=target.id, ip=ip)
-            if not new_active:  # out at once: every session and token
-                sessions.revoke_all(db, target.id)
-                api_tokens.revoke_all_for_user(db, target.id)
+        change_user(db, target, role=role, is_active=is_active, actor_id=actor.id, ip=ip)
         db.flush()
         count = db.exec(select(func.count()).select_from(Conversation)
                         .where(Conversation.owner_id == target.id)).one()
@@ -244,13 +270,7 @@ def update_user(actor: UserView, user_id: int, *, role: str | None = None,
 def reset_two_factor(actor: UserView, user_id: int, ip: str | None) -> None:
     with session_scope() as db:
         target = policy.check_manage(actor, _user(db, user_id), "el reinicio de 2FA")
-        target.totp_enabled = False
-        target.totp_secret = None
-        target.totp_last_step = None
-        for code in db.exec(select(RecoveryCode).where(RecoveryCode.user_id == target.id)):
-            db.delete(code)
-        audit.record(db, "totp_reset", actor_id=actor.id, target_type="user",
-                     target_id=target.id, ip=ip)
+        clear_two_factor(db, target, actor_id=actor.id, ip=ip)
 
 
 def user_sessions(actor: UserView, user_id: int) -> list[SessionView]:
