@@ -128,7 +128,7 @@ class Settings(BaseSettings):
         "Eres un asistente útil para el personal de la empresa. Responde siempre en "
         "español, de forma clara y concisa."
     )
-    context_max_messages: int = Field(20, ge=0)
+    context_max_messages: int = Field(20, ge=1)  # the user's message always goes
     context_max_chars: int = Field(12_000, ge=0)
     max_message_chars: int = Field(8_000, ge=1)
     max_answer_seconds: int = Field(600, ge=1)  # a stream nobody stops ends by itself

@@ -87,12 +87,6 @@ def rotate(refresh_token: str, ip: str | None) -> TokenPair:
     return pair
 
 
-def family_is_live(db: Session, family_id: str) -> bool:
-    return db.exec(select(RefreshToken.id).where(
-        RefreshToken.family_id == family_id, col(RefreshToken.revoked_at).is_(None)
-    ).limit(1)).first() is not None
-
-
 @dataclass(frozen=True)
 class BearerCaller:
     user: UserView
@@ -106,9 +100,13 @@ def resolve_bearer(token: str) -> BearerCaller | None:
         claims = decode_access_token(settings.secret(), token)
     except InvalidTokenError:
         return None
-    with session_scope() as db:
-        user = db.get(User, claims.user_id)
-        if user is None or not user.is_active or not family_is_live(db, claims.family_id):
+    live_family = select(RefreshToken.id).where(
+        RefreshToken.family_id == claims.family_id, col(RefreshToken.revoked_at).is_(None)
+    ).exists()
+    with session_scope() as db:  # one query: the user, if active and the family is not revoked
+        user = db.exec(select(User).where(User.id == claims.user_id,
+                                          col(User.is_active).is_(True), live_family)).first()
+        if user is None:
             return None
         return BearerCaller(UserView.of(user, settings), claims.family_id)
 

@@ -184,14 +184,17 @@ def start_turn(user_id: int, conversation_id: int | None, text: str, model: str,
         assert conversation.id is not None
         user_message = Message(conversation_id=conversation.id, role=MessageRole.user,
                                content=text, request_id=request_id)
-        db.add(user_message)
-        db.flush()
+        db.add(user_message)  # flushed with the placeholder: one round trip, ids in order
         answer = _placeholder(db, conversation, model)
         assert user_message.id is not None and answer.id is not None
+        if conversation_id is None:  # a new conversation's history is this message alone
+            context = [{"role": "system", "content": settings.system_prompt},
+                       {"role": "user", "content": text[-settings.context_max_chars:]}]
+        else:
+            context = build_context(db, conversation.id, user_message.id, settings)
         return Turn(conversation_id=conversation.id, title=conversation.title,
                     user_message=MessageView.of(user_message),
-                    assistant_message_id=answer.id, model=model,
-                    context=build_context(db, conversation.id, user_message.id, settings))
+                    assistant_message_id=answer.id, model=model, context=context)
 
 
 def start_regeneration(user_id: int, conversation_id: int) -> Turn:
