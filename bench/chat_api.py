@@ -100,6 +100,18 @@ def main() -> None:
             expected = "".join(Behavior(tokens=TOKENS).answer_tokens())
             standin.configure(tokens=50, tokens_per_second=0)  # warm the worker up first
             asyncio.run(app_run(server.url, tokens[:10]))
+            # Added TTFT of one stream, from 30 sequential short requests each way.
+            standin.configure(tokens=5, tokens_per_second=0)
+            direct_single, app_single = [], []
+            for _ in range(30):
+                direct_single += asyncio.run(direct_run(standin.url, 1))
+                app_single += asyncio.run(app_run(server.url, tokens[:1]))[0]
+            single = {"direct_ms": summary([t * 1000 for t in direct_single]),
+                      "app_ms": summary([t * 1000 for t in app_single])}
+            single["added_p50_ms"] = single["app_ms"]["p50"] - single["direct_ms"]["p50"]
+            single["added_p95_ms"] = single["app_ms"]["p95"] - single["direct_ms"]["p95"]
+            print(f"one stream, 30 requests: added TTFT p50 {single['added_p50_ms']:.1f} ms "
+                  f"p95 {single['added_p95_ms']:.1f} ms", flush=True)
             for rate in RATES:
                 for users in LEVELS:
                     standin.configure(tokens=TOKENS, tokens_per_second=rate)
@@ -142,7 +154,8 @@ def main() -> None:
         finally:
             server.stop()
             standin.stop()
-    save("chat_api", {"machine": machine(), "tokens_per_answer": TOKENS, "rows": rows})
+    save("chat_api", {"machine": machine(), "tokens_per_answer": TOKENS, "rows": rows,
+                      "single_stream_ttft": single})
 
 
 if __name__ == "__main__":

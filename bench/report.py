@@ -69,6 +69,13 @@ def chat_api_section(data: dict) -> list[str]:
         xs = [r["users"] for r in rows]
         series_ttft[f"p95, {rate} tok/s"] = (xs, [r["added_ttft_ms"]["p95"] for r in rows])
         series_cpu[f"{rate} tok/s"] = (xs, [r["cpu_ms_per_1000_tokens"] for r in rows])
+    single = data.get("single_stream_ttft")
+    if single:
+        lines += ["", f"One stream alone, 30 sequential requests: the app's time to first token "
+                  f"p50 {single['app_ms']['p50']:.1f} ms against {single['direct_ms']['p50']:.1f}"
+                  f" ms for the direct client, i.e. **{single['added_p50_ms']:.1f} ms added** "
+                  f"(p95 {single['added_p95_ms']:.1f} ms): bearer check, the turn committed to "
+                  "PostgreSQL, the request to Ollama."]
     lines += ["", chart("api_ttft.png", "API: added time to first token", "concurrent users",
                         "ms", series_ttft, 100),
               chart("api_cpu.png", "API: server CPU per 1,000 tokens", "concurrent users", "ms",
@@ -151,12 +158,13 @@ def targets_section(found: dict) -> list[str]:
     api, ui, login, scale = (found.get(k) for k in ("chat_api", "ui_stream", "login",
                                                       "admin_scale"))
     if api:
-        one = next(r for r in api["rows"] if r["users"] == 1 and r["rate"] == 30)
+        single = api.get("single_stream_ttft")
         fifty = next(r for r in api["rows"] if r["users"] == 50 and r["rate"] == 30)
         cpu = max(r["cpu_ms_per_1000_tokens"] for r in api["rows"])
         rows += [
-            ("Added TTFT ≤ 10 ms p50, one API stream", f"{one['added_ttft_ms']['p50']:.1f} ms",
-             one["added_ttft_ms"]["p50"] <= 10),
+            ("Added TTFT ≤ 10 ms p50, one API stream (30 requests)",
+             f"{single['added_p50_ms']:.1f} ms (p95 {single['added_p95_ms']:.1f} ms)",
+             single["added_p50_ms"] <= 10),
             ("API ≤ 32 ms server CPU per 1,000 tokens", f"{cpu:.0f} ms (worst row)", cpu <= 32),
             ("50 streams at 30 tok/s: nothing lost",
              "all tokens arrived and saved" if fifty["all_tokens_arrived"] and
