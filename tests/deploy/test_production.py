@@ -165,6 +165,8 @@ def test_two_workers_are_running(stack: Stack) -> None:
 
 
 def test_login_chat_and_reassign_through_caddy(stack: Stack, context) -> None:
+    # Slow enough that the typing indicator and the live bubble can be seen through Caddy.
+    stack.standin.configure(tokens=40, tokens_per_second=20, first_token_delay=0.5)
     worker = context()
     _login(worker, "trabajador@alvaradomazzei.cl", "worker123")
     cookie = next(c for c in worker.context.cookies() if c["name"] == "energyapp_session")
