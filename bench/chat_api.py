@@ -16,14 +16,12 @@ import psutil
 from sqlmodel import select
 
 from bench.common import (
+    bearer_tokens,
+    bench_stack,
     create_users,
-    fresh_database,
     machine,
     save,
-    start_server,
-    start_standin,
     summary,
-    use_database,
 )
 
 TOKENS = 500
@@ -87,73 +85,64 @@ def main() -> None:
     from energyapp.db.models import Conversation, Message
     from tests.ollama_standin import Behavior
 
-    standin = start_standin()
     rows = []
-    with fresh_database() as db_url:
-        use_database(db_url)
+    with bench_stack() as (standin, server):
         emails = create_users(max(LEVELS))
-        server = start_server(db_url, standin.url)
-        try:
-            from bench.common import bearer_tokens
-
-            tokens = asyncio.run(bearer_tokens(server.url, emails))
-            expected = "".join(Behavior(tokens=TOKENS).answer_tokens())
-            standin.configure(tokens=50, tokens_per_second=0)  # warm the worker up first
-            asyncio.run(app_run(server.url, tokens[:10]))
-            # Added TTFT of one stream, from 30 sequential short requests each way.
-            standin.configure(tokens=5, tokens_per_second=0)
-            direct_single, app_single = [], []
-            for _ in range(30):
-                direct_single += asyncio.run(direct_run(standin.url, 1))
-                app_single += asyncio.run(app_run(server.url, tokens[:1]))[0]
-            single = {"direct_ms": summary([t * 1000 for t in direct_single]),
-                      "app_ms": summary([t * 1000 for t in app_single])}
-            single["added_p50_ms"] = single["app_ms"]["p50"] - single["direct_ms"]["p50"]
-            single["added_p95_ms"] = single["app_ms"]["p95"] - single["direct_ms"]["p95"]
-            print(f"one stream, 30 requests: added TTFT p50 {single['added_p50_ms']:.1f} ms "
-                  f"p95 {single['added_p95_ms']:.1f} ms", flush=True)
-            for rate in RATES:
-                for users in LEVELS:
-                    standin.configure(tokens=TOKENS, tokens_per_second=rate)
-                    client_cpu = psutil.Process().cpu_times()
-                    direct = asyncio.run(direct_run(standin.url, users))
-                    after = psutil.Process().cpu_times()
-                    direct_cpu_ms = ((after.user + after.system)
-                                     - (client_cpu.user + client_cpu.system)) * 1000
-                    with session_scope() as db:  # each level counts only its own answers
-                        db.exec(Message.__table__.delete())
-                        db.exec(Conversation.__table__.delete())
-                    cpu_before = server.cpu_seconds()
-                    ttft, counts, elapsed = asyncio.run(app_run(server.url, tokens[:users]))
-                    cpu_ms = (server.cpu_seconds() - cpu_before) * 1000
-                    delivered = sum(c for c in counts if c > 0)
-                    good, total = saved_complete(expected)
-                    app, base = summary(ttft), summary(direct)
-                    row = {
-                        "rate": rate or "max", "users": users,
-                        "ttft_app_ms": {k: v * 1000 for k, v in app.items() if k != "n"},
-                        "ttft_direct_ms": {k: v * 1000 for k, v in base.items() if k != "n"},
-                        "added_ttft_ms": {"p50": (app["p50"] - base["p50"]) * 1000,
-                                          "p95": (app["p95"] - base["p95"]) * 1000},
-                        "tokens_per_second": delivered / elapsed,
-                        "cpu_ms_per_1000_tokens": cpu_ms / max(delivered, 1) * 1000,
-                        "direct_client_cpu_ms_per_1000_tokens":
-                            direct_cpu_ms / (users * TOKENS) * 1000,
-                        "all_tokens_arrived": all(c == TOKENS for c in counts),
-                        "all_saved": good == total == users,
-                    }
-                    rows.append(row)
-                    print(f"rate={row['rate']:>3} users={users:>2}  added TTFT p50 "
-                          f"{row['added_ttft_ms']['p50']:6.1f} ms p95 "
-                          f"{row['added_ttft_ms']['p95']:6.1f} ms  "
-                          f"{row['tokens_per_second']:8.0f} tok/s  "
-                          f"CPU {row['cpu_ms_per_1000_tokens']:6.1f} ms/1k tok (direct client "
-                          f"{row['direct_client_cpu_ms_per_1000_tokens']:5.1f})  "
-                          f"arrived={row['all_tokens_arrived']} saved={row['all_saved']}",
-                          flush=True)
-        finally:
-            server.stop()
-            standin.stop()
+        tokens = asyncio.run(bearer_tokens(server.url, emails))
+        expected = "".join(Behavior(tokens=TOKENS).answer_tokens())
+        standin.configure(tokens=50, tokens_per_second=0)  # warm the worker up first
+        asyncio.run(app_run(server.url, tokens[:10]))
+        # Added TTFT of one stream, from 30 sequential short requests each way.
+        standin.configure(tokens=5, tokens_per_second=0)
+        direct_single, app_single = [], []
+        for _ in range(30):
+            direct_single += asyncio.run(direct_run(standin.url, 1))
+            app_single += asyncio.run(app_run(server.url, tokens[:1]))[0]
+        single = {"direct_ms": summary([t * 1000 for t in direct_single]),
+                  "app_ms": summary([t * 1000 for t in app_single])}
+        single["added_p50_ms"] = single["app_ms"]["p50"] - single["direct_ms"]["p50"]
+        single["added_p95_ms"] = single["app_ms"]["p95"] - single["direct_ms"]["p95"]
+        print(f"one stream, 30 requests: added TTFT p50 {single['added_p50_ms']:.1f} ms "
+              f"p95 {single['added_p95_ms']:.1f} ms", flush=True)
+        for rate in RATES:
+            for users in LEVELS:
+                standin.configure(tokens=TOKENS, tokens_per_second=rate)
+                client_cpu = psutil.Process().cpu_times()
+                direct = asyncio.run(direct_run(standin.url, users))
+                after = psutil.Process().cpu_times()
+                direct_cpu_ms = ((after.user + after.system)
+                                 - (client_cpu.user + client_cpu.system)) * 1000
+                with session_scope() as db:  # each level counts only its own answers
+                    db.exec(Message.__table__.delete())
+                    db.exec(Conversation.__table__.delete())
+                cpu_before = server.cpu_seconds()
+                ttft, counts, elapsed = asyncio.run(app_run(server.url, tokens[:users]))
+                cpu_ms = (server.cpu_seconds() - cpu_before) * 1000
+                delivered = sum(c for c in counts if c > 0)
+                good, total = saved_complete(expected)
+                app, base = summary(ttft), summary(direct)
+                row = {
+                    "rate": rate or "max", "users": users,
+                    "ttft_app_ms": {k: v * 1000 for k, v in app.items() if k != "n"},
+                    "ttft_direct_ms": {k: v * 1000 for k, v in base.items() if k != "n"},
+                    "added_ttft_ms": {"p50": (app["p50"] - base["p50"]) * 1000,
+                                      "p95": (app["p95"] - base["p95"]) * 1000},
+                    "tokens_per_second": delivered / elapsed,
+                    "cpu_ms_per_1000_tokens": cpu_ms / max(delivered, 1) * 1000,
+                    "direct_client_cpu_ms_per_1000_tokens":
+                        direct_cpu_ms / (users * TOKENS) * 1000,
+                    "all_tokens_arrived": all(c == TOKENS for c in counts),
+                    "all_saved": good == total == users,
+                }
+                rows.append(row)
+                print(f"rate={row['rate']:>3} users={users:>2}  added TTFT p50 "
+                      f"{row['added_ttft_ms']['p50']:6.1f} ms p95 "
+                      f"{row['added_ttft_ms']['p95']:6.1f} ms  "
+                      f"{row['tokens_per_second']:8.0f} tok/s  "
+                      f"CPU {row['cpu_ms_per_1000_tokens']:6.1f} ms/1k tok (direct client "
+                      f"{row['direct_client_cpu_ms_per_1000_tokens']:5.1f})  "
+                      f"arrived={row['all_tokens_arrived']} saved={row['all_saved']}",
+                      flush=True)
     save("chat_api", {"machine": machine(), "tokens_per_answer": TOKENS, "rows": rows,
                       "single_stream_ttft": single})
 

@@ -225,6 +225,23 @@ def start_server(db_url: str, ollama_url: str, **settings: str) -> Server:
     raise RuntimeError("server did not start")
 
 
+@contextmanager
+def bench_stack(**settings: str):
+    """The stand-in, a fresh migrated database (this process uses it too) and the real server;
+    everything is stopped again, also when setting up fails. Yields (standin, server)."""
+    standin = start_standin()
+    try:
+        with fresh_database() as db_url:
+            use_database(db_url)
+            server = start_server(db_url, standin.url, **settings)
+            try:
+                yield standin, server
+            finally:
+                server.stop()
+    finally:
+        standin.stop()
+
+
 async def bearer_tokens(url: str, emails: list[str]) -> list[str]:
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         tokens = []

@@ -13,14 +13,11 @@ import httpx
 from bench.common import (
     PASSWORD,
     bearer_tokens,
+    bench_stack,
     create_users,
-    fresh_database,
     machine,
     save,
-    start_server,
-    start_standin,
     summary,
-    use_database,
 )
 
 CLIENTS = 20
@@ -95,25 +92,18 @@ async def with_stream(url: str, token: str, load) -> tuple[dict, object]:
 def main() -> None:
     from energyapp.settings import get_settings
 
-    standin = start_standin()
-    with fresh_database() as db_url:
-        use_database(db_url)
+    with bench_stack() as (standin, server):
         rounds = get_settings().bcrypt_rounds
         emails = create_users(CLIENTS, rounds=rounds)  # the real cost: this is what we measure
         chatter = create_users(1, prefix="charla")
-        server = start_server(db_url, standin.url)
-        try:
-            standin.configure(tokens=300, tokens_per_second=30)
-            token = asyncio.run(bearer_tokens(server.url, chatter))[0]
-            quiet = asyncio.run(stream_gaps(server.url, token))
-            started_cpu = server.cpu_seconds()
-            loaded, (latencies, elapsed) = asyncio.run(
-                with_stream(server.url, token, closed_loop(server.url, emails)))
-            cpu = server.cpu_seconds() - started_cpu
-            steady = asyncio.run(open_loop(server.url, emails))
-        finally:
-            server.stop()
-            standin.stop()
+        standin.configure(tokens=300, tokens_per_second=30)
+        token = asyncio.run(bearer_tokens(server.url, chatter))[0]
+        quiet = asyncio.run(stream_gaps(server.url, token))
+        started_cpu = server.cpu_seconds()
+        loaded, (latencies, elapsed) = asyncio.run(
+            with_stream(server.url, token, closed_loop(server.url, emails)))
+        cpu = server.cpu_seconds() - started_cpu
+        steady = asyncio.run(open_loop(server.url, emails))
     closed, opened = summary(latencies), summary(steady)
     result = {
         "machine": machine(), "bcrypt_rounds": rounds, "clients": CLIENTS,

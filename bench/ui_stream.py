@@ -12,14 +12,11 @@ from playwright.sync_api import sync_playwright
 
 from bench.common import (
     PASSWORD,
+    bench_stack,
     create_users,
-    fresh_database,
     machine,
     save,
-    start_server,
-    start_standin,
     summary,
-    use_database,
 )
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
@@ -110,38 +107,31 @@ def run_level(browser, server, standin, emails: list[str]) -> dict:
 
 
 def main() -> None:
-    standin = start_standin()
     rows = []
-    with fresh_database() as db_url:
-        use_database(db_url)
+    with bench_stack() as (standin, server):
         emails = create_users(sum(LEVELS))
-        server = start_server(db_url, standin.url)
-        try:
-            time.sleep(2)
-            rss_idle = server.rss_bytes()
-            # Real answers have paragraphs; the live bubble freezes finished ones.
-            standin.configure(tokens=TOKENS, tokens_per_second=RATE, paragraph_every=40)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                                     args=CHROMIUM_ARGS)
-                start = 0
-                for level in LEVELS:
-                    row = run_level(browser, server, standin, emails[start:start + level])
-                    start += level
-                    row["rss_idle_mb"] = rss_idle / 2**20
-                    rows.append(row)
-                    print(f"pages={level:>2} first token p50 "
-                          f"{row['first_visible_token_ms']['p50']:6.0f} ms p95 "
-                          f"{row['first_visible_token_ms']['p95']:6.0f} ms  full p50 "
-                          f"{row['full_answer_ms']['p50'] / 1000:5.1f} s  CPU "
-                          f"{row['server_cpu_ms_per_1000_tokens']:6.1f} ms/1k tok  ws "
-                          f"{row['ws_bytes_per_answer'] / 1024:6.0f} KiB/answer  RSS "
-                          f"{row['rss_connected_mb']:.0f}->{row['rss_streaming_mb']:.0f} MiB",
-                          flush=True)
-                browser.close()
-        finally:
-            server.stop()
-            standin.stop()
+        time.sleep(2)
+        rss_idle = server.rss_bytes()
+        # Real answers have paragraphs; the live bubble freezes finished ones.
+        standin.configure(tokens=TOKENS, tokens_per_second=RATE, paragraph_every=40)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                                 args=CHROMIUM_ARGS)
+            start = 0
+            for level in LEVELS:
+                row = run_level(browser, server, standin, emails[start:start + level])
+                start += level
+                row["rss_idle_mb"] = rss_idle / 2**20
+                rows.append(row)
+                print(f"pages={level:>2} first token p50 "
+                      f"{row['first_visible_token_ms']['p50']:6.0f} ms p95 "
+                      f"{row['first_visible_token_ms']['p95']:6.0f} ms  full p50 "
+                      f"{row['full_answer_ms']['p50'] / 1000:5.1f} s  CPU "
+                      f"{row['server_cpu_ms_per_1000_tokens']:6.1f} ms/1k tok  ws "
+                      f"{row['ws_bytes_per_answer'] / 1024:6.0f} KiB/answer  RSS "
+                      f"{row['rss_connected_mb']:.0f}->{row['rss_streaming_mb']:.0f} MiB",
+                      flush=True)
+            browser.close()
     save("ui_stream", {"machine": machine(), "tokens": TOKENS, "rate": RATE, "rows": rows})
 
 

@@ -77,3 +77,20 @@ def labeled_input(label: str, field_id: str, hint: str | rx.Var = "",
     if isinstance(hint, rx.Var) or hint:
         parts.append(rx.text(hint, size="1", color_scheme="gray"))
     return rx.vstack(*parts, spacing="1", width="100%")
+
+
+def selectable_item(*children: rx.Component, selected: rx.Var[bool], on_click: object,
+                    class_name: str, padding: str = "8px") -> rx.Component:
+    """A clickable row in a list (conversations, users), highlighted when selected."""
+    return rx.box(
+        *children,
+        on_click=on_click,
+        padding=padding,
+        border_radius="8px",
+        cursor="pointer",
+        role="button",
+        width="100%",
+        background=rx.cond(selected, rx.color("accent", 4), "transparent"),
+        _hover={"background": rx.color("gray", 4)},
+        class_name=class_name,
+    )

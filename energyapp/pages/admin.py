@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from energyapp.components.layout import selectable_item
 from energyapp.components.shell import role_badge, signed_in_page
 from energyapp.pages.dashboard import safe_markdown
 from energyapp.states.admin import AdminState
@@ -41,8 +42,7 @@ def _more(show: rx.Var[bool], on_click: rx.EventHandler) -> rx.Component:
 
 # --- users ---------------------------------------------------------------------------------
 def _user_item(user: rx.Var[dict]) -> rx.Component:
-    selected = AdminState.selected_user_id.to_string() == user["id"]
-    return rx.box(
+    return selectable_item(
         rx.hstack(
             rx.text(user["name"], weight="medium", size="2"),
             role_badge(user["role"], user["role_label"]),
@@ -55,10 +55,8 @@ def _user_item(user: rx.Var[dict]) -> rx.Component:
             rx.text(user["count"], " conv.", size="1", color_scheme="gray"),
             width="100%",
         ),
+        selected=AdminState.selected_user_id.to_string() == user["id"],
         on_click=AdminState.select_user(user["id"]),
-        padding="8px", border_radius="8px", cursor="pointer", role="button", width="100%",
-        background=rx.cond(selected, rx.color("accent", 4), "transparent"),
-        _hover={"background": rx.color("gray", 4)},
         class_name="admin-user",
     )
 
@@ -169,16 +167,13 @@ def _manage_dialog() -> rx.Component:
 
 
 def _conversation_item(conversation: rx.Var[dict]) -> rx.Component:
-    selected = AdminState.selected_conversation_id.to_string() == conversation["id"]
-    return rx.box(
+    return selectable_item(
         rx.text(conversation["title"], size="2", weight="medium"),
         rx.hstack(rx.text(conversation["updated"], size="1", color_scheme="gray"), rx.spacer(),
                   rx.text(conversation["count"], " mensajes", size="1", color_scheme="gray"),
                   width="100%"),
+        selected=AdminState.selected_conversation_id.to_string() == conversation["id"],
         on_click=AdminState.select_conversation(conversation["id"]),
-        padding="8px", border_radius="8px", cursor="pointer", role="button", width="100%",
-        background=rx.cond(selected, rx.color("accent", 4), "transparent"),
-        _hover={"background": rx.color("gray", 4)},
         class_name="admin-conversation",
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from energyapp.components.layout import selectable_item
 from energyapp.components.shell import signed_in_page
 from energyapp.states.auth import AuthState
 from energyapp.states.chat import ChatState, LiveAnswerState
@@ -21,20 +22,15 @@ def safe_markdown(text: rx.Var[str]) -> rx.Component:
 # --- sidebar -----------------------------------------------------------------------------------
 def _conversation_item(item: rx.Var[dict]) -> rx.Component:
     active = ChatState.active_id.to_string() == item["id"]
-    return rx.box(
+    return selectable_item(
         rx.text(item["title"], size="2", weight=rx.cond(active, "bold", "regular"),
                 style={"overflow": "hidden", "text_overflow": "ellipsis",
                        "white_space": "nowrap"}),
         rx.text(item["time"], size="1", color_scheme="gray"),
+        selected=active,
         on_click=[ChatState.open_conversation(item["id"]), ChatState.close_drawer],
-        padding="8px 10px",
-        border_radius="8px",
-        cursor="pointer",
-        background=rx.cond(active, rx.color("accent", 4), "transparent"),
-        _hover={"background": rx.color("gray", 4)},
-        width="100%",
-        role="button",
         class_name="conversation-item",
+        padding="8px 10px",
     )
 
 

@@ -43,6 +43,13 @@ class UserRow:
     conversation_count: int
     last_login_at: str | None
 
+    @classmethod
+    def of(cls, user: User, conversation_count: int = 0) -> UserRow:
+        return cls(id=user.id, email=user.email, name=user.name, role=user.role.value,
+                   is_active=user.is_active, is_demo=user.is_demo,
+                   totp_enabled=user.totp_enabled, conversation_count=conversation_count,
+                   last_login_at=iso(user.last_login_at))
+
 
 @dataclass(frozen=True)
 class ConversationRow:
@@ -52,6 +59,12 @@ class ConversationRow:
     model: str
     updated_at: str
     message_count: int
+
+    @classmethod
+    def of(cls, conversation: Conversation, message_count: int) -> ConversationRow:
+        return cls(id=conversation.id, owner_id=conversation.owner_id, title=conversation.title,
+                   model=conversation.model, updated_at=iso(conversation.updated_at) or "",
+                   message_count=message_count)
 
 
 @dataclass(frozen=True)
@@ -75,13 +88,22 @@ def _user(db: Session, user_id: int) -> User | None:
     return db.get(User, user_id)
 
 
+def _conversations_per_user():  # noqa: ANN202 - a correlated scalar subquery for User rows
+    return (select(func.count()).select_from(Conversation)
+            .where(Conversation.owner_id == User.id).scalar_subquery())
+
+
+def _conversation_count(db: Session, user_id: int) -> int:
+    return db.exec(select(func.count()).select_from(Conversation)
+                   .where(Conversation.owner_id == user_id)).one()
+
+
 def list_users(actor: UserView, *, search: str = "", limit: int = 50, offset: int = 0
                ) -> list[UserRow]:
     policy.require_staff(actor)
     limit, offset = _page(limit, offset)
-    count = (select(func.count()).select_from(Conversation)
-             .where(Conversation.owner_id == User.id).scalar_subquery())
-    statement = select(User, count).where(policy.visible_users_clause(actor))
+    statement = select(User, _conversations_per_user()).where(
+        policy.visible_users_clause(actor))
     term = " ".join((search or "").split())[:200]
     if term:
         pattern = like_pattern(term)
@@ -89,24 +111,13 @@ def list_users(actor: UserView, *, search: str = "", limit: int = 50, offset: in
                                     | col(User.name).ilike(pattern, escape="\\"))
     statement = statement.order_by(col(User.name), col(User.id)).offset(offset).limit(limit)
     with session_scope() as db:
-        return [
-            UserRow(id=u.id, email=u.email, name=u.name, role=u.role.value,
-                    is_active=u.is_active, is_demo=u.is_demo, totp_enabled=u.totp_enabled,
-                    conversation_count=n, last_login_at=iso(u.last_login_at))
-            for u, n in db.exec(statement).all()
-        ]
+        return [UserRow.of(u, n) for u, n in db.exec(statement).all()]
 
 
 def user_row(actor: UserView, user_id: int) -> UserRow:
-    count = (select(func.count()).select_from(Conversation)
-             .where(Conversation.owner_id == User.id).scalar_subquery())
     with session_scope() as db:
         user = policy.visible_user(actor, _user(db, user_id))
-        n = db.exec(select(count).where(User.id == user.id)).one()
-        return UserRow(id=user.id, email=user.email, name=user.name, role=user.role.value,
-                       is_active=user.is_active, is_demo=user.is_demo,
-                       totp_enabled=user.totp_enabled, conversation_count=n,
-                       last_login_at=iso(user.last_login_at))
+        return UserRow.of(user, _conversation_count(db, user.id))
 
 
 def user_conversations(actor: UserView, user_id: int, *, limit: int = 50, offset: int = 0
@@ -121,9 +132,7 @@ def user_conversations(actor: UserView, user_id: int, *, limit: int = 50, offset
             .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
             .offset(offset).limit(limit)
         ).all()
-        return [ConversationRow(id=c.id, owner_id=c.owner_id, title=c.title, model=c.model,
-                                updated_at=iso(c.updated_at) or "", message_count=n)
-                for c, n in rows]
+        return [ConversationRow.of(c, n) for c, n in rows]
 
 
 def _visible_conversation(db: Session, actor: UserView, conversation_id: int
@@ -155,9 +164,7 @@ def reassign_targets(actor: UserView) -> list[UserRow]:
         users = db.exec(select(User).where(policy.visible_users_clause(actor),
                                            col(User.is_active).is_(True))
                         .order_by(col(User.name)).limit(1000)).all()
-        return [UserRow(id=u.id, email=u.email, name=u.name, role=u.role.value,
-                        is_active=True, is_demo=u.is_demo, totp_enabled=u.totp_enabled,
-                        conversation_count=0, last_login_at=None) for u in users]
+        return [UserRow.of(u) for u in users]
 
 
 def _move(db: Session, actor: UserView, conversation: Conversation, owner: User, target: User,
@@ -179,10 +186,7 @@ def reassign(actor: UserView, conversation_id: int, to_user_id: int, ip: str | N
         _move(db, actor, conversation, owner, target, ip)
         count = db.exec(select(func.count()).select_from(Message)
                         .where(Message.conversation_id == conversation_id)).one()
-        return ConversationRow(id=conversation.id, owner_id=target.id, title=conversation.title,
-                               model=conversation.model,
-                               updated_at=iso(conversation.updated_at) or "",
-                               message_count=count)
+        return ConversationRow.of(conversation, count)
 
 
 def reassign_all(actor: UserView, from_user_id: int, to_user_id: int, ip: str | None) -> int:
@@ -259,12 +263,7 @@ def update_user(actor: UserView, user_id: int, *, role: str | None = None,
         target = policy.check_manage(actor, _user(db, user_id), "cambios de rol o estado")
         change_user(db, target, role=role, is_active=is_active, actor_id=actor.id, ip=ip)
         db.flush()
-        count = db.exec(select(func.count()).select_from(Conversation)
-                        .where(Conversation.owner_id == target.id)).one()
-        return UserRow(id=target.id, email=target.email, name=target.name,
-                       role=target.role.value, is_active=target.is_active,
-                       is_demo=target.is_demo, totp_enabled=target.totp_enabled,
-                       conversation_count=count, last_login_at=iso(target.last_login_at))
+        return UserRow.of(target, _conversation_count(db, target.id))
 
 
 def reset_two_factor(actor: UserView, user_id: int, ip: str | None) -> None:
