@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
 
 import httpx
 import ollama
 
+from energyapp.llm.batching import in_batches
 from energyapp.llm.client import endpoints_in_order, get_client, mark_down, mark_up
 
 
@@ -90,7 +92,20 @@ async def _open(model: str, messages: list[dict[str, str]]
 
 
 async def stream_chat(model: str, messages: list[dict[str, str]]) -> AsyncIterator[Delta | Done]:
-    """Yield `Delta`s as Ollama writes, then one `Done`; raise `LLMError` on any failure."""
+    """Yield `Delta`s as Ollama writes (one per network read: the tokens that arrived
+    together), then one `Done`; raise `LLMError` on any failure."""
+    async with aclosing(in_batches(_parts(model, messages))) as batches:
+        async for batch in batches:
+            text = "".join(event.text for event in batch if isinstance(event, Delta))
+            if text:
+                yield Delta(text)
+            for event in batch:
+                if isinstance(event, Done):
+                    yield event
+
+
+async def _parts(model: str, messages: list[dict[str, str]]) -> AsyncIterator[Delta | Done]:
+    """A `Delta` per part the client yields, then one `Done`."""
     stream = None
     try:
         stream, part = await _open(model, messages)

@@ -15,6 +15,7 @@ import time
 import httpx
 import ollama
 
+from energyapp.llm.pacing import paced_transport
 from energyapp.settings import Settings, get_settings
 
 _clients: dict[tuple[int, int, str], ollama.AsyncClient] = {}
@@ -33,7 +34,8 @@ def get_client(settings: Settings | None = None, url: str | None = None) -> olla
     client = _clients.get(key)
     if client is None:
         # trust_env=False: never route the local model through a proxy from the environment.
-        client = ollama.AsyncClient(host=url, timeout=_timeout(settings), trust_env=False)
+        client = ollama.AsyncClient(host=url, timeout=_timeout(settings), trust_env=False,
+                                    transport=paced_transport(settings.stream_flush_ms / 1000))
         _clients[key] = client
     return client
 

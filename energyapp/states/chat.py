@@ -266,10 +266,13 @@ class ChatState(rx.State):
         return chat.choose_model(requested, available)
 
     async def _stream(self, turn: Turn, user_id: int) -> None:
-        flush_every = get_settings().stream_flush_ms / 1000
+        # Deltas already come one per paced Ollama read (a tick of `stream_flush_ms`); each is
+        # flushed unless the previous flush was under half a tick ago (two reads can straddle a
+        # tick's edge): then it rides with the next one.
+        min_gap = get_settings().stream_flush_ms / 1000 / 2
         pending: list[str] = []
         outcome: Finished | None = None
-        last_flush = time.monotonic()
+        last_flush = 0.0  # the first token is shown at once
         stream = chat.answer(turn)
         try:
             async for event in stream:
@@ -277,7 +280,7 @@ class ChatState(rx.State):
                     outcome = event
                     break
                 pending.append(event.text)
-                if time.monotonic() - last_flush < flush_every:
+                if time.monotonic() - last_flush < min_gap:
                     continue
                 async with self:
                     (await self.get_state(LiveAnswerState))._append("".join(pending))

@@ -44,7 +44,7 @@ def test_streams_start_deltas_done_and_saves_everything(client, standin: StandIn
     events = send(client, "¿Cuál es la capital de Chile?")
     assert events[0]["type"] == "start" and events[0]["title"] == "¿Cuál es la capital de Chile?"
     deltas = [e["text"] for e in events if e["type"] == "delta"]
-    assert len(deltas) == 30
+    assert 1 <= len(deltas) <= 30  # the tokens that arrived in one read come as one delta
     assert events[-1]["type"] == "done" and events[-1]["status"] == "complete"
     assert events[-1]["stats"]["completion_tokens"] == 30
     user, answer = saved_messages()
