@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import bcrypt
 import pytest
 
+from energyapp.auth import passwords
 from energyapp.auth.passwords import (
     PasswordTooLongError,
     hash_password,
@@ -23,6 +29,29 @@ def test_over_72_bytes_is_refused_not_truncated() -> None:
         hash_password("ж" * 37, rounds=4)  # 74 bytes
     hashed = hash_password("a" * 72, rounds=4)
     assert not verify_password("a" * 72 + "b", hashed)
+
+
+def test_no_more_hashes_run_at_once_than_there_are_cores(monkeypatch) -> None:
+    running, peak, lock = 0, 0, threading.Lock()
+    real_checkpw = bcrypt.checkpw
+
+    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            return real_checkpw(password, hashed)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(passwords.bcrypt, "checkpw", counting_checkpw)
+    hashed = hash_password("clave", rounds=8)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lambda _: verify_password("clave", hashed), range(24)))
+    assert all(results)
+    assert 1 <= peak <= (os.cpu_count() or 1)
 
 
 @pytest.mark.parametrize("stored", ["", "not-a-hash", "$2b$04$short"])
