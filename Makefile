@@ -63,6 +63,7 @@ lint: dev-deps
 # Benchmarks need PostgreSQL (ENERGYAPP_BENCH_PG_URL, default the local "test" database) and
 # Chromium; they take several minutes and print their figures as they go.
 bench: $(VENV)/.deps-bench bun chromium
+	$(PY) -m bench.wakeup
 	$(PY) -m bench.admin_scale
 	$(PY) -m bench.chat_api
 	$(PY) -m bench.login
