@@ -114,12 +114,18 @@ async def _parts(model: str, messages: list[dict[str, str]]) -> AsyncIterator[De
             if text:
                 yield Delta(text)
             if part.done:
-                yield Done(
+                done = Done(
                     prompt_tokens=part.prompt_eval_count,
                     completion_tokens=part.eval_count,
                     total_duration_ms=(part.total_duration // 1_000_000
                                        if part.total_duration else None),
                 )
+                # Release the connection before anyone sees Done: the consumer stops at Done
+                # and cancels this generator's task, and a close cut short by that cancel
+                # would leave the connection checked out of the pool for good.
+                await stream.aclose()
+                stream = None
+                yield done
                 return
             try:
                 part = await anext(stream)
