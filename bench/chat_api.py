@@ -28,12 +28,16 @@ TOKENS = 500
 MODEL = "qwen2.5:3b-instruct"
 LEVELS = (1, 10, 50)
 RATES = (30, 0)  # tokens per second; 0 = as fast as the stand-in can
+# Besides all users starting in the same instant, 50 users arriving one after another over this
+# long: each new stream starts while the earlier ones are streaming.
+ARRIVALS_OVER = 2.0
 
 
-async def direct_run(url: str, users: int) -> list[float]:
+async def direct_run(url: str, users: int, spread: float = 0.0) -> list[float]:
     client = ollama.AsyncClient(host=url, timeout=120)
 
-    async def one() -> float:
+    async def one(n: int) -> float:
+        await asyncio.sleep(n * spread / users)
         started = time.perf_counter()
         first = None
         async for part in await client.chat(MODEL, [{"role": "user", "content": "hola"}],
@@ -42,16 +46,19 @@ async def direct_run(url: str, users: int) -> list[float]:
                 first = time.perf_counter() - started
         return first or 0.0
 
-    return list(await asyncio.gather(*(one() for _ in range(users))))
+    return list(await asyncio.gather(*(one(n) for n in range(users))))
 
 
-async def app_run(url: str, tokens: list[str]) -> tuple[list[float], list[str | None], float]:
-    """Each user streams one answer; per user the time to the first token and the text received
-    (None when the stream did not end with "done")."""
+async def app_run(url: str, tokens: list[str], spread: float = 0.0,
+                  ) -> tuple[list[float], list[str | None], float]:
+    """Each user streams one answer (user n starts n × spread / users seconds in); per user the
+    time to the first token and the text received (None when the stream did not end with
+    "done")."""
     async with httpx.AsyncClient(base_url=url, timeout=300,
                                  limits=httpx.Limits(max_connections=200)) as client:
 
-        async def one(token: str) -> tuple[float, str | None]:
+        async def one(n: int, token: str) -> tuple[float, str | None]:
+            await asyncio.sleep(n * spread / len(tokens))
             started = time.perf_counter()
             first, parts, done = None, [], False
             async with client.stream("POST", "/api/chat", json={"message": "hola"},
@@ -67,7 +74,7 @@ async def app_run(url: str, tokens: list[str]) -> tuple[list[float], list[str | 
             return (first or 0.0), ("".join(parts) if done else None)
 
         started = time.perf_counter()
-        results = await asyncio.gather(*(one(t) for t in tokens))
+        results = await asyncio.gather(*(one(n, t) for n, t in enumerate(tokens)))
         elapsed = time.perf_counter() - started
     return [r[0] for r in results], [r[1] for r in results], elapsed
 
@@ -82,9 +89,52 @@ def saved_complete(expected_text: str) -> tuple[int, int]:
         return good, len(answers)
 
 
-def main() -> None:
+def measure(standin, server, tokens: list[str], expected: str, rate: int, users: int,
+            spread: float = 0.0) -> dict:
+    """One row: the direct client, then the app, with the same users, rate and arrivals."""
     from energyapp.db.engine import session_scope
     from energyapp.db.models import Conversation, Message
+
+    standin.configure(tokens=TOKENS, tokens_per_second=rate)
+    client_cpu = psutil.Process().cpu_times()
+    direct = asyncio.run(direct_run(standin.url, users, spread))
+    after = psutil.Process().cpu_times()
+    direct_cpu_ms = ((after.user + after.system)
+                     - (client_cpu.user + client_cpu.system)) * 1000
+    with session_scope() as db:  # each level counts only its own answers
+        db.exec(Message.__table__.delete())
+        db.exec(Conversation.__table__.delete())
+    cpu_before = server.cpu_seconds()
+    ttft, texts, elapsed = asyncio.run(app_run(server.url, tokens[:users], spread))
+    cpu_ms = (server.cpu_seconds() - cpu_before) * 1000
+    delivered = TOKENS * sum(1 for text in texts if text == expected)
+    good, total = saved_complete(expected)
+    app, base = summary(ttft), summary(direct)
+    row = {
+        "rate": rate or "max", "users": users, "arrivals_over_s": spread,
+        "ttft_app_ms": {k: v * 1000 for k, v in app.items() if k != "n"},
+        "ttft_direct_ms": {k: v * 1000 for k, v in base.items() if k != "n"},
+        "added_ttft_ms": {"p50": (app["p50"] - base["p50"]) * 1000,
+                          "p95": (app["p95"] - base["p95"]) * 1000},
+        "tokens_per_second": delivered / elapsed,
+        "cpu_ms_per_1000_tokens": cpu_ms / max(delivered, 1) * 1000,
+        "direct_client_cpu_ms_per_1000_tokens":
+            direct_cpu_ms / (users * TOKENS) * 1000,
+        "all_tokens_arrived": all(text == expected for text in texts),
+        "all_saved": good == total == users,
+    }
+    print(f"rate={row['rate']:>3} users={users:>2} over {spread:.0f} s  added TTFT p50 "
+          f"{row['added_ttft_ms']['p50']:6.1f} ms p95 "
+          f"{row['added_ttft_ms']['p95']:6.1f} ms  "
+          f"{row['tokens_per_second']:8.0f} tok/s  "
+          f"CPU {row['cpu_ms_per_1000_tokens']:6.1f} ms/1k tok (direct client "
+          f"{row['direct_client_cpu_ms_per_1000_tokens']:5.1f})  "
+          f"arrived={row['all_tokens_arrived']} saved={row['all_saved']}",
+          flush=True)
+    return row
+
+
+def main() -> None:
     from tests.ollama_standin import Behavior
 
     rows = []
@@ -108,43 +158,8 @@ def main() -> None:
               f"p95 {single['added_p95_ms']:.1f} ms", flush=True)
         for rate in RATES:
             for users in LEVELS:
-                standin.configure(tokens=TOKENS, tokens_per_second=rate)
-                client_cpu = psutil.Process().cpu_times()
-                direct = asyncio.run(direct_run(standin.url, users))
-                after = psutil.Process().cpu_times()
-                direct_cpu_ms = ((after.user + after.system)
-                                 - (client_cpu.user + client_cpu.system)) * 1000
-                with session_scope() as db:  # each level counts only its own answers
-                    db.exec(Message.__table__.delete())
-                    db.exec(Conversation.__table__.delete())
-                cpu_before = server.cpu_seconds()
-                ttft, texts, elapsed = asyncio.run(app_run(server.url, tokens[:users]))
-                cpu_ms = (server.cpu_seconds() - cpu_before) * 1000
-                delivered = TOKENS * sum(1 for text in texts if text == expected)
-                good, total = saved_complete(expected)
-                app, base = summary(ttft), summary(direct)
-                row = {
-                    "rate": rate or "max", "users": users,
-                    "ttft_app_ms": {k: v * 1000 for k, v in app.items() if k != "n"},
-                    "ttft_direct_ms": {k: v * 1000 for k, v in base.items() if k != "n"},
-                    "added_ttft_ms": {"p50": (app["p50"] - base["p50"]) * 1000,
-                                      "p95": (app["p95"] - base["p95"]) * 1000},
-                    "tokens_per_second": delivered / elapsed,
-                    "cpu_ms_per_1000_tokens": cpu_ms / max(delivered, 1) * 1000,
-                    "direct_client_cpu_ms_per_1000_tokens":
-                        direct_cpu_ms / (users * TOKENS) * 1000,
-                    "all_tokens_arrived": all(text == expected for text in texts),
-                    "all_saved": good == total == users,
-                }
-                rows.append(row)
-                print(f"rate={row['rate']:>3} users={users:>2}  added TTFT p50 "
-                      f"{row['added_ttft_ms']['p50']:6.1f} ms p95 "
-                      f"{row['added_ttft_ms']['p95']:6.1f} ms  "
-                      f"{row['tokens_per_second']:8.0f} tok/s  "
-                      f"CPU {row['cpu_ms_per_1000_tokens']:6.1f} ms/1k tok (direct client "
-                      f"{row['direct_client_cpu_ms_per_1000_tokens']:5.1f})  "
-                      f"arrived={row['all_tokens_arrived']} saved={row['all_saved']}",
-                      flush=True)
+                rows.append(measure(standin, server, tokens, expected, rate, users))
+        rows.append(measure(standin, server, tokens, expected, 30, max(LEVELS), ARRIVALS_OVER))
     save("chat_api", {"machine": machine(), "tokens_per_answer": TOKENS, "rows": rows,
                       "single_stream_ttft": single})
 

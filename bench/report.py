@@ -63,17 +63,23 @@ def wakeup_section(data: dict) -> list[str]:
     return lines
 
 
+def arrivals(row: dict) -> str:
+    spread = row.get("arrivals_over_s")
+    return f"one by one over {spread:.0f} s" if spread else "same instant"
+
+
 def chat_api_section(data: dict) -> list[str]:
     lines = ["## 1. Chat API stream (`POST /api/chat`)", "",
              f"{data['tokens_per_answer']} tokens per answer; concurrent users each stream one "
              "answer; the direct `ollama` client against the same stand-in is the baseline.", "",
-             "| stand-in rate | users | added TTFT p50 | added TTFT p95 | tokens/s delivered | "
-             "server CPU / 1k tokens | direct client's own CPU / 1k tokens | every token arrived "
-             "| every answer saved |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| stand-in rate | users | arrivals | added TTFT p50 | added TTFT p95 | "
+             "tokens/s delivered | server CPU / 1k tokens | direct client's own CPU / 1k tokens "
+             "| every token arrived | every answer saved |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in data["rows"]:
         lines.append(
-            f"| {row['rate']} tok/s | {row['users']} | {row['added_ttft_ms']['p50']:.1f} ms | "
+            f"| {row['rate']} tok/s | {row['users']} | {arrivals(row)} | "
+            f"{row['added_ttft_ms']['p50']:.1f} ms | "
             f"{row['added_ttft_ms']['p95']:.1f} ms | {row['tokens_per_second']:.0f} | "
             f"{row['cpu_ms_per_1000_tokens']:.1f} ms | "
             f"{row.get('direct_client_cpu_ms_per_1000_tokens', float('nan')):.1f} ms | "
@@ -81,7 +87,7 @@ def chat_api_section(data: dict) -> list[str]:
             f"{mark(row['all_saved'])} |")
     series_ttft, series_cpu = {}, {}
     for rate in sorted({str(r["rate"]) for r in data["rows"]}):
-        rows = [r for r in data["rows"] if str(r["rate"]) == rate]
+        rows = [r for r in data["rows"] if str(r["rate"]) == rate and not r.get("arrivals_over_s")]
         xs = [r["users"] for r in rows]
         series_ttft[f"p95, {rate} tok/s"] = (xs, [r["added_ttft_ms"]["p95"] for r in rows])
         series_cpu[f"{rate} tok/s"] = (xs, [r["cpu_ms_per_1000_tokens"] for r in rows])
@@ -175,7 +181,9 @@ def targets_section(found: dict) -> list[str]:
                                                       "admin_scale"))
     if api:
         single = api.get("single_stream_ttft")
-        fifty = next(r for r in api["rows"] if r["users"] == 50 and r["rate"] == 30)
+        fifty = next(r for r in api["rows"] if r["users"] == 50 and r["rate"] == 30
+                     and not r.get("arrivals_over_s"))
+        arriving = next((r for r in api["rows"] if r.get("arrivals_over_s")), None)
         cpu = max(r["cpu_ms_per_1000_tokens"] for r in api["rows"])
         rows += [
             ("Added TTFT ≤ 10 ms p50, one API stream (30 requests)",
@@ -186,9 +194,14 @@ def targets_section(found: dict) -> list[str]:
              "all tokens arrived and saved" if fifty["all_tokens_arrived"] and
              fifty["all_saved"] else "tokens lost", fifty["all_tokens_arrived"]
              and fifty["all_saved"]),
-            ("50 streams at 30 tok/s: ≤ 100 ms p95 added TTFT",
+            ("50 streams at 30 tok/s: ≤ 100 ms p95 added TTFT, all 50 sent in the same instant",
              f"{fifty['added_ttft_ms']['p95']:.0f} ms", fifty["added_ttft_ms"]["p95"] <= 100),
         ]
+        if arriving:
+            rows.append((f"50 streams at 30 tok/s: ≤ 100 ms p95 added TTFT, users arriving one "
+                         f"by one over {arriving['arrivals_over_s']:.0f} s",
+                         f"{arriving['added_ttft_ms']['p95']:.0f} ms",
+                         arriving["added_ttft_ms"]["p95"] <= 100))
     if ui:
         cpu = max(r["server_cpu_ms_per_1000_tokens"] for r in ui["rows"])
         rows.append(("UI ≤ 150 ms server CPU per 1,000 tokens", f"{cpu:.0f} ms (worst row)",
