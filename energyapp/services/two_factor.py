@@ -34,14 +34,18 @@ def _active_user(db, user_id: int) -> User:  # noqa: ANN001 - Session
     return user
 
 
-def begin_setup(user_id: int) -> SetupStart:
+def begin_setup(user_id: int, *, keep_pending: bool = False) -> SetupStart:
+    """A pending secret to scan. `keep_pending` shows again the one not yet confirmed (a reload
+    of the forced setup page must not invalidate a QR the user may already have scanned);
+    otherwise a new secret replaces it."""
     settings = get_settings()
     with session_scope() as db:
         user = _active_user(db, user_id)
         if user.totp_enabled:
             raise Conflict("La verificación en dos pasos ya está activada.")
-        user.totp_secret = totp.new_secret()
-        user.totp_last_step = None
+        if not (keep_pending and user.totp_secret):
+            user.totp_secret = totp.new_secret()
+            user.totp_last_step = None
         uri = totp.provisioning_uri(user.totp_secret, user.email, settings.totp_issuer)
         return SetupStart(secret=user.totp_secret, uri=uri, qr_data_uri=totp.qr_svg_data_uri(uri))
 

@@ -11,7 +11,13 @@ import reflex as rx
 from energyapp.services import accounts, sessions, two_factor
 from energyapp.services.errors import ServiceError
 from energyapp.services.views import SessionView, browser_label, local_time
-from energyapp.states.auth import AuthState, client_ip, current_session, login_redirect
+from energyapp.states.auth import (
+    SETUP_2FA_ROUTE,
+    AuthState,
+    client_ip,
+    current_session,
+    login_redirect,
+)
 
 
 def _when(iso_value: str) -> str:
@@ -134,12 +140,16 @@ class SettingsState(rx.State):
 
     @rx.event
     async def start_totp_setup(self) -> rx.event.EventSpec | None:
+        """From /settings: a new secret. On /setup-2fa's load: the pending one, if any, so a
+        reload or a redirect back to the page keeps the QR already shown (and scanned)."""
         resolved = await current_session(self)
         if resolved is None:
             return login_redirect("/settings")
         self.totp_error = self.totp_done = ""
+        keep = self.router.url.path.startswith(SETUP_2FA_ROUTE)
         try:
-            start = await asyncio.to_thread(two_factor.begin_setup, resolved.user.id)
+            start = await asyncio.to_thread(two_factor.begin_setup, resolved.user.id,
+                                            keep_pending=keep)
         except ServiceError as exc:
             self.totp_error = exc.message
             return None
@@ -177,7 +187,7 @@ class SettingsState(rx.State):
         """The user confirmed they stored the recovery codes: forget them for good."""
         self.recovery_codes, self.totp_stage = [], ""
         self.totp_done = "Verificación en dos pasos activada."
-        if self.router.url.path.startswith("/setup-2fa"):
+        if self.router.url.path.startswith(SETUP_2FA_ROUTE):
             return rx.redirect("/dashboard", replace=True)
         return None
 
