@@ -247,7 +247,7 @@ def settings_page() -> rx.Component:
 
 
 @rx.page(route="/setup-2fa", title="Activa la verificación en dos pasos · EnergyApp",
-         on_load=[AuthState.guard_setup, SettingsState.start_totp_setup])
+         on_load=[AuthState.guard_setup, SettingsState.resume_totp_setup])
 def setup_two_factor_page() -> rx.Component:
     return rx.cond(
         AuthState.checked,

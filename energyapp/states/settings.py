@@ -140,16 +140,23 @@ class SettingsState(rx.State):
 
     @rx.event
     async def start_totp_setup(self) -> rx.event.EventSpec | None:
-        """From /settings: a new secret. On /setup-2fa's load: the pending one, if any, so a
-        reload or a redirect back to the page keeps the QR already shown (and scanned)."""
+        """The button in /settings: a new secret."""
+        return await self._begin_totp_setup(keep_pending=False)
+
+    @rx.event
+    async def resume_totp_setup(self) -> rx.event.EventSpec | None:
+        """/setup-2fa's load: the pending secret, if any, so a reload or a redirect back to the
+        page keeps the QR already shown (and maybe scanned)."""
+        return await self._begin_totp_setup(keep_pending=True)
+
+    async def _begin_totp_setup(self, *, keep_pending: bool) -> rx.event.EventSpec | None:
         resolved = await current_session(self)
         if resolved is None:
             return login_redirect("/settings")
         self.totp_error = self.totp_done = ""
-        keep = self.router.url.path.startswith(SETUP_2FA_ROUTE)
         try:
             start = await asyncio.to_thread(two_factor.begin_setup, resolved.user.id,
-                                            keep_pending=keep)
+                                            keep_pending=keep_pending)
         except ServiceError as exc:
             self.totp_error = exc.message
             return None
