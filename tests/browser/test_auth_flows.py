@@ -155,6 +155,24 @@ def test_autosetup_domain_is_walked_through_2fa_first(visit: PageVisit,
     expect(page).to_have_url(re.compile(r"/dashboard/?$"))
 
 
+def test_reloading_the_setup_page_keeps_the_qr_already_scanned(visit: PageVisit,
+                                                               app_server: AppServer) -> None:
+    email = unique_email("inacapmail.cl")
+    api_register(app_server, email)
+    page = visit.page
+    ui_login(page, email, "clave-segura-1")
+    expect(page).to_have_url(re.compile(r"/setup-2fa/?$"))
+    secret_box = page.locator("code").first
+    expect(secret_box).not_to_have_text("")
+    scanned = secret_box.inner_text()
+    page.reload()
+    page.wait_for_timeout(1500)  # the page's load has run again (it used to issue a new secret)
+    expect(secret_box).to_have_text(scanned)
+    page.get_by_label("2. Escribe el código de 6 dígitos").fill(pyotp.TOTP(scanned).now())
+    page.get_by_role("button", name="Activar", exact=True).click()
+    expect(page.get_by_role("button", name="Ya los guardé")).to_be_visible()
+
+
 def test_change_password_and_other_devices_are_signed_out(new_visit,
                                                           app_server: AppServer) -> None:
     email = unique_email("cambio.cl")
