@@ -5,6 +5,7 @@ import logging
 
 import reflex as rx
 
+from energyapp import reflex_patches
 from energyapp.api.app import create_api
 from energyapp.api.proxy import trust_forwarded_proto
 from energyapp.logging_setup import APP_LOGGER, configure_logging
@@ -13,6 +14,7 @@ from energyapp.services import chat
 from energyapp.settings import get_settings
 
 configure_logging(get_settings())
+reflex_patches.apply()
 
 
 @rx.page(route="/", title="EnergyApp")
