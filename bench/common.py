@@ -31,6 +31,8 @@ PYTHON = sys.executable
 PG_URL = os.environ.get("ENERGYAPP_BENCH_PG_URL",
                         os.environ.get("ENERGYAPP_TEST_PG_URL",
                                        "postgresql://postgres@127.0.0.1:5432/test"))
+# Several workers keep the UI state here; the benchmark empties this Redis database first.
+REDIS_URL = os.environ.get("ENERGYAPP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
 SECRET = "bench-secret-" + "b" * 40
 PASSWORD = "clave-bench-1"
 
@@ -186,10 +188,11 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def start_server(db_url: str, ollama_url: str, **settings: str) -> Server:
-    """The real production server, one worker unless `redis_url` is given."""
+def start_server(db_url: str, ollama_url: str, workers: int = 1, **settings: str) -> Server:
+    """The real production server; several workers share their state through Redis."""
     port = free_port()
-    url = f"http://localhost:{port}"
+    # The same host form as the stand-in's URL, so neither side pays for a name lookup.
+    url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
     env.update({
         "ENERGYAPP_CONFIG_FILE": str(PROJECT / "config" / "settings.yaml"),
@@ -205,6 +208,9 @@ def start_server(db_url: str, ollama_url: str, **settings: str) -> Server:
                 f"{os.environ['PATH']}",
         **{f"ENERGYAPP_{k.upper()}": v for k, v in settings.items()},
     })
+    if workers > 1:
+        subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
+        env.update({"ENERGYAPP_REDIS_URL": REDIS_URL, "GRANIAN_WORKERS": str(workers)})
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = RESULTS / "server.log"
     with log.open("w") as handle:
@@ -226,14 +232,15 @@ def start_server(db_url: str, ollama_url: str, **settings: str) -> Server:
 
 
 @contextmanager
-def bench_stack(**settings: str):
-    """The stand-in, a fresh migrated database (this process uses it too) and the real server;
-    everything is stopped again, also when setting up fails. Yields (standin, server)."""
+def bench_stack(workers: int = 1, **settings: str):
+    """The stand-in, a fresh migrated database (this process uses it too) and the real server
+    with `workers` workers; everything is stopped again, also when setting up fails. Yields
+    (standin, server)."""
     standin = start_standin()
     try:
         with fresh_database() as db_url:
             use_database(db_url)
-            server = start_server(db_url, standin.url, **settings)
+            server = start_server(db_url, standin.url, workers, **settings)
             try:
                 yield standin, server
             finally:

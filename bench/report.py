@@ -72,13 +72,13 @@ def chat_api_section(data: dict) -> list[str]:
     lines = ["## 1. Chat API stream (`POST /api/chat`)", "",
              f"{data['tokens_per_answer']} tokens per answer; concurrent users each stream one "
              "answer; the direct `ollama` client against the same stand-in is the baseline.", "",
-             "| stand-in rate | users | arrivals | added TTFT p50 | added TTFT p95 | "
+             "| workers | stand-in rate | users | arrivals | added TTFT p50 | added TTFT p95 | "
              "tokens/s delivered | server CPU / 1k tokens | direct client's own CPU / 1k tokens "
              "| every token arrived | every answer saved |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in data["rows"]:
         lines.append(
-            f"| {row['rate']} tok/s | {row['users']} | {arrivals(row)} | "
+            f"| {row.get('workers', 1)} | {row['rate']} tok/s | {row['users']} | {arrivals(row)} | "
             f"{row['added_ttft_ms']['p50']:.1f} ms | "
             f"{row['added_ttft_ms']['p95']:.1f} ms | {row['tokens_per_second']:.0f} | "
             f"{row['cpu_ms_per_1000_tokens']:.1f} ms | "
@@ -87,7 +87,8 @@ def chat_api_section(data: dict) -> list[str]:
             f"{mark(row['all_saved'])} |")
     series_ttft, series_cpu = {}, {}
     for rate in sorted({str(r["rate"]) for r in data["rows"]}):
-        rows = [r for r in data["rows"] if str(r["rate"]) == rate and not r.get("arrivals_over_s")]
+        rows = [r for r in data["rows"] if str(r["rate"]) == rate and
+                not r.get("arrivals_over_s") and r.get("workers", 1) == 1]
         xs = [r["users"] for r in rows]
         series_ttft[f"p95, {rate} tok/s"] = (xs, [r["added_ttft_ms"]["p95"] for r in rows])
         series_cpu[f"{rate} tok/s"] = (xs, [r["cpu_ms_per_1000_tokens"] for r in rows])
@@ -109,19 +110,27 @@ def ui_section(data: dict) -> list[str]:
     lines = ["## 2. UI stream in Chromium, and 5. memory", "",
              f"Pages each send one message at the same moment; stand-in at {data['rate']} "
              f"tokens/s, {data['tokens']} tokens. Times are measured inside the page (Enter → "
-             "first token painted, Enter → finished message in the list).", "",
-             "| pages | first visible token p50 / p95 | full answer p50 | server CPU / 1k tokens "
-             "| websocket bytes / answer | server RSS idle → connected → streaming |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "first token painted, Enter → finished message in the list); \"answer streamed on "
+             "the server\" is the answer row's creation to its final save, and Chromium CPU is "
+             "the cores all its processes used meanwhile: the pages run on the same two cores "
+             "as the server, so when they paint late, this says whose time it was.", "",
+             "| workers | pages | first visible token p50 / p95 | full answer p50 | "
+             "answer streamed on the server p50 | Chromium CPU | "
+             "server CPU / 1k tokens | websocket bytes / answer | "
+             "server RSS idle → connected → streaming |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in data["rows"]:
         lines.append(
-            f"| {row['pages']} | {row['first_visible_token_ms']['p50']:.0f} / "
+            f"| {row.get('workers', 1)} | {row['pages']} | "
+            f"{row['first_visible_token_ms']['p50']:.0f} / "
             f"{row['first_visible_token_ms']['p95']:.0f} ms | "
             f"{row['full_answer_ms']['p50'] / 1000:.1f} s | "
+            f"{row.get('server_answer_s', {}).get('p50', float('nan')):.1f} s | "
+            f"{row.get('browser_cpu_cores', float('nan')):.1f} cores | "
             f"{row['server_cpu_ms_per_1000_tokens']:.1f} ms | "
             f"{row['ws_bytes_per_answer'] / 1024:.0f} KiB | {row['rss_idle_mb']:.0f} → "
             f"{row['rss_connected_mb']:.0f} → {row['rss_streaming_mb']:.0f} MiB |")
-    rows = data["rows"]
+    rows = [r for r in data["rows"] if r.get("workers", 1) == 1]
     biggest = rows[-1]
     per_page = (biggest["rss_connected_mb"] - biggest["rss_idle_mb"]) / biggest["pages"]
     per_stream = (biggest["rss_streaming_mb"] - biggest["rss_connected_mb"]) / biggest["pages"]
@@ -181,15 +190,23 @@ def targets_section(found: dict) -> list[str]:
                                                       "admin_scale"))
     if api:
         single = api.get("single_stream_ttft")
-        fifty = next(r for r in api["rows"] if r["users"] == 50 and r["rate"] == 30
-                     and not r.get("arrivals_over_s"))
-        arriving = next((r for r in api["rows"] if r.get("arrivals_over_s")), None)
-        cpu = max(r["cpu_ms_per_1000_tokens"] for r in api["rows"])
+        def fifty_at_30(workers: int, arriving: bool) -> dict | None:
+            return next((r for r in api["rows"] if r["users"] == 50 and r["rate"] == 30
+                         and bool(r.get("arrivals_over_s")) == arriving
+                         and r.get("workers", 1) == workers), None)
+
+        fifty, arriving = fifty_at_30(1, False), fifty_at_30(1, True)
+        fifty_two_workers = fifty_at_30(2, False)
+        full_speed = max(r["cpu_ms_per_1000_tokens"] for r in api["rows"] if r["rate"] == "max")
+        paced = max(r["cpu_ms_per_1000_tokens"] for r in api["rows"] if r["rate"] == 30)
         rows += [
             ("Added TTFT ≤ 10 ms p50, one API stream (30 requests)",
              f"{single['added_p50_ms']:.1f} ms (p95 {single['added_p95_ms']:.1f} ms)",
              single["added_p50_ms"] <= 10),
-            ("API ≤ 32 ms server CPU per 1,000 tokens", f"{cpu:.0f} ms (worst row)", cpu <= 32),
+            ("API ≤ 32 ms server CPU per 1,000 tokens, stand-in at full speed",
+             f"{full_speed:.0f} ms (worst row)", full_speed <= 32),
+            ("API ≤ 32 ms server CPU per 1,000 tokens, stand-in at 30 tok/s",
+             f"{paced:.0f} ms (worst row)", paced <= 32),
             ("50 streams at 30 tok/s: nothing lost",
              "all tokens arrived and saved" if fifty["all_tokens_arrived"] and
              fifty["all_saved"] else "tokens lost", fifty["all_tokens_arrived"]
@@ -197,15 +214,23 @@ def targets_section(found: dict) -> list[str]:
             ("50 streams at 30 tok/s: ≤ 100 ms p95 added TTFT, all 50 sent in the same instant",
              f"{fifty['added_ttft_ms']['p95']:.0f} ms", fifty["added_ttft_ms"]["p95"] <= 100),
         ]
+        if fifty_two_workers:
+            rows.append(("50 streams at 30 tok/s: ≤ 100 ms p95 added TTFT, all 50 in the same "
+                         "instant, two workers",
+                         f"{fifty_two_workers['added_ttft_ms']['p95']:.0f} ms",
+                         fifty_two_workers["added_ttft_ms"]["p95"] <= 100))
         if arriving:
             rows.append((f"50 streams at 30 tok/s: ≤ 100 ms p95 added TTFT, users arriving one "
                          f"by one over {arriving['arrivals_over_s']:.0f} s",
                          f"{arriving['added_ttft_ms']['p95']:.0f} ms",
                          arriving["added_ttft_ms"]["p95"] <= 100))
     if ui:
-        cpu = max(r["server_cpu_ms_per_1000_tokens"] for r in ui["rows"])
-        rows.append(("UI ≤ 150 ms server CPU per 1,000 tokens", f"{cpu:.0f} ms (worst row)",
-                     cpu <= 150))
+        for workers in sorted({r.get("workers", 1) for r in ui["rows"]}):
+            mine = [r for r in ui["rows"] if r.get("workers", 1) == workers]
+            cpu = max(r["server_cpu_ms_per_1000_tokens"] for r in mine)
+            rows.append((f"UI ≤ 150 ms server CPU per 1,000 tokens, {workers} worker"
+                         f"{'s' if workers > 1 else ''} ({', '.join(str(r['pages']) for r in mine)}"
+                         " pages)", f"{cpu:.0f} ms (worst row)", cpu <= 150))
     if scale:
         worst = max(r["p95"] for r in scale["rows"] if r["operation"].startswith("admin"))
         rows.append(("Admin columns ≤ 150 ms p95 (10k/100k/1M)", f"{worst:.0f} ms (worst)",
@@ -235,8 +260,9 @@ def main() -> None:
         "docs/img/*.png). The model side is the stand-in Ollama from tests/, running in its own "
         "process, so the figures are EnergyApp's own cost; the direct `ollama` client against "
         "the same stand-in is the zero-overhead baseline. The server is the real one "
-        "(`reflex run --env prod`, one worker) on PostgreSQL; server CPU is read from its "
-        "whole process tree.", "",
+        "(`reflex run --env prod`, one worker unless a row says two: then Redis holds the "
+        "UI state, as in production with several workers) on PostgreSQL; server CPU is read "
+        "from its whole process tree.", "",
         f"Machine: {machine.get('cpus')} cores, {machine.get('memory_gib')} GiB, Python "
         f"{machine.get('python')}, {machine.get('system')}. Measured "
         f"{next((d['measured_at'] for d in found.values() if d), '')}.", "",

@@ -180,6 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         interval = 1.0 / behavior.tokens_per_second if behavior.tokens_per_second > 0 else 0.0
         time.sleep(behavior.first_token_delay)
+        first_at = time.perf_counter()
         try:
             for index, token in enumerate(tokens):
                 if behavior.drop_after is not None and index >= behavior.drop_after:
@@ -191,7 +192,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"0\r\n\r\n")
                     return
                 if index and interval:
-                    time.sleep(interval)
+                    # On a fixed schedule from the first token: a late wake-up (a busy machine)
+                    # is made up by the next ones instead of slowing the whole answer down.
+                    time.sleep(max(0.0, first_at + index * interval - time.perf_counter()))
                 self._chunk({
                     "model": request["model"],
                     "created_at": _now(),

@@ -82,3 +82,27 @@ def test_behaviour_can_be_changed_over_http(standin: StandInOllama) -> None:
     assert standin.behavior.tokens == 3 and standin.behavior.models == ["m1"]
     httpx.post(f"{standin.url}/__standin/reset")
     assert standin.behavior.models == [DEFAULT_MODEL]
+
+
+class _LateWakeups:
+    """A virtual clock on which every sleep ends 10 ms late, as on a busy machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds + 0.010
+
+
+async def test_a_set_rate_keeps_its_schedule_when_wake_ups_are_late(
+        standin: StandInOllama, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import ollama_standin
+
+    monkeypatch.setattr(ollama_standin, "time", _LateWakeups())
+    standin.configure(tokens=21, tokens_per_second=50)  # 20 gaps of 20 ms
+    _text, parts = await _collect(standin)
+    # Late wake-ups are made up: 400 ms plus one lateness (and the first token's), not 20 of them.
+    assert 0.40 <= parts[-1].total_duration / 1e9 <= 0.43
