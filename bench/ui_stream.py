@@ -1,7 +1,8 @@
 """Benchmarks 2 and 5: the dashboard streaming in Chromium with 1, 5 and 20 pages at once (stand-in
-at 30 tokens/s, 500 tokens). Per answer: time from Enter to the first visible token and to the
-full answer (measured in the page), websocket bytes received, server CPU; and the server's memory
-per connected browser and per active stream."""
+at 30 tokens/s, 500 tokens), and 20 pages again with two workers (UI state in Redis). Per answer:
+time from Enter to the first visible token and to the full answer (measured in the page), how
+long it streamed on the server, Chromium's CPU, websocket bytes received, server CPU; and the
+server's memory per connected browser and per active stream."""
 
 from __future__ import annotations
 
