@@ -146,6 +146,18 @@ def start_standin() -> Standin:
     raise RuntimeError("stand-in did not start")
 
 
+def cpu_seconds_of(processes: list[psutil.Process]) -> float:
+    """User + system CPU of these processes; one that has exited counts for nothing."""
+    total = 0.0
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
 @dataclass
 class Server:
     url: str
@@ -161,14 +173,7 @@ class Server:
             return []
 
     def cpu_seconds(self) -> float:
-        total = 0.0
-        for proc in self.tree():
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return cpu_seconds_of(self.tree())
 
     def rss_bytes(self) -> int:
         total = 0

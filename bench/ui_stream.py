@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from bench.common import (
     PASSWORD,
     bench_stack,
+    cpu_seconds_of,
     create_users,
     machine,
     save,
@@ -87,14 +88,7 @@ def lower_browser_priority() -> None:
 def browser_cpu_seconds() -> float:
     """CPU of every Chromium process: with 20 pages they take most of both cores, and a page
     that waits for CPU paints late although the server sent in time."""
-    total = 0.0
-    for proc in chromium_processes():
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:
-            pass
-    return total
+    return cpu_seconds_of(chromium_processes())
 
 
 def server_answer_seconds(since: datetime) -> list[float]:
