@@ -152,3 +152,14 @@ def test_reflex_config_turns_telemetry_off_in_the_file_itself(tmp_path: Path) ->
          "ENERGYAPP_ALLOWED_ORIGINS": "https://chat.example.cl"},
     )
     assert result.stdout.split() == ["False", "False", "['https://chat.example.cl']"], result.stderr
+
+
+@pytest.mark.parametrize(("given", "used"), [(None, "True"), ("false", "False")])
+def test_several_workers_hold_a_tabs_state_between_updates_unless_turned_off(
+        tmp_path: Path, given: str | None, used: str) -> None:
+    env = {"ENERGYAPP_DATA_DIR": str(tmp_path)}
+    if given is not None:
+        env["REFLEX_OPLOCK_ENABLED"] = given
+    result = _run(["-c", "import rxconfig; from reflex_base.environment import environment; "
+                         "print(environment.REFLEX_OPLOCK_ENABLED.get())"], env)
+    assert result.stdout.split() == [used], result.stderr
