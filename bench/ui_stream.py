@@ -76,8 +76,9 @@ def chromium_processes() -> list[psutil.Process]:
 
 def lower_browser_priority() -> None:
     """The pages share this machine's two cores with the server and the stand-in; in production
-    each browser runs on its user's own machine. Chromium gets the lowest CPU priority (new
-    renderers inherit it) so that it uses what the server leaves, not the reverse."""
+    each browser runs on its user's own machine. Chromium gets the lowest CPU priority so that
+    it uses what the server leaves, not the reverse. Chromium gives each new renderer its own
+    priority, so this runs once the pages of a level are open."""
     for proc in chromium_processes():
         try:
             proc.nice(19)
@@ -164,7 +165,6 @@ def run_levels(levels: tuple[int, ...], workers: int) -> list[dict]:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                                  args=CHROMIUM_ARGS)
-            lower_browser_priority()
             start = 0
             for level in levels:
                 row = run_level(browser, server, standin, emails[start:start + level])

@@ -1,7 +1,7 @@
 """A fix for Reflex 0.10.1 until upstream has one (reflex-dev/reflex#7060).
 
 The single-worker state manager (StateManagerDisk) keeps each browser tab's UI state in
-`.states/`, so a restart keeps what a user was typing. Its write loop wakes each time a tab's
+`.states/`, so it survives a restart. Its write loop wakes each time a tab's
 debounced write is due (several times a second while answers stream) and every time lists and
 stats every state file, although a file only expires after an hour of silence. With 320 files
 a scan is ~1 ms of CPU; a deployment with hundreds of tabs keeps thousands. Scanning at most

@@ -156,7 +156,8 @@ def test_reflex_config_turns_telemetry_off_in_the_file_itself(tmp_path: Path) ->
 
 @pytest.mark.parametrize(("given", "used"), [(None, "True"), ("false", "False")])
 def test_several_workers_hold_a_tabs_state_between_updates_unless_turned_off(
-        tmp_path: Path, given: str | None, used: str) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, used: str) -> None:
+    monkeypatch.delenv("REFLEX_OPLOCK_ENABLED", raising=False)
     env = {"ENERGYAPP_DATA_DIR": str(tmp_path)}
     if given is not None:
         env["REFLEX_OPLOCK_ENABLED"] = given
