@@ -56,6 +56,9 @@ def _now() -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Like Ollama (Go sets TCP_NODELAY on every connection): without it, a token written right
+    # after the headers on a kept-alive connection waits for the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server: StandInOllama
 
     def log_message(self, *args: Any) -> None:  # keep test output quiet

@@ -122,7 +122,9 @@ async def _parts(model: str, messages: list[dict[str, str]]) -> AsyncIterator[De
                 )
                 # Release the connection before anyone sees Done: the consumer stops at Done
                 # and cancels this generator's task, and a close cut short by that cancel
-                # would leave the connection checked out of the pool for good.
+                # would leave the connection checked out of the pool for good. (Closed before
+                # the response's last chunk, the connection is dropped, not reused: cheaper
+                # here, see `paced_transport`.)
                 await stream.aclose()
                 stream = None
                 yield done

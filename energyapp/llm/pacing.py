@@ -24,7 +24,6 @@ import httpx
 
 # The response headers and the first token may come in separate reads; neither is delayed.
 UNPACED_READS = 2
-MAX_CONNECTIONS = 100  # per worker and Ollama URL: httpx's default
 
 
 def next_tick(last_read: float, interval: float) -> float:
@@ -88,10 +87,12 @@ def paced_transport(interval_seconds: float) -> httpx.AsyncHTTPTransport:
 
     httpx has no public hook for the network backend; the pool's attribute is set after
     construction (pinned httpcore; tests/llm/test_pacing.py fails loudly if it moves)."""
-    # Keep every connection alive, not httpx's default 20: with more chats than that at once,
-    # each answer past the 20th otherwise closes its connection and the next one reconnects.
-    transport = httpx.AsyncHTTPTransport(trust_env=False, limits=httpx.Limits(
-        max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS))
+    # httpx's default limits. A streamed answer does not go back to the pool anyway (the client
+    # closes it at `done`, before the response's last chunk); reading that chunk to keep the
+    # connection was measured and costs more: httpcore 1.0.9 rescans every pooled connection on
+    # each request and release (encode/httpcore#1035), and a 50-chat burst spent 1.2-2x the
+    # CPU of opening a fresh connection per answer (docs/benchmarks.md).
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
     pool = transport._pool  # see the docstring
     if not hasattr(pool, "_network_backend"):
         raise RuntimeError("httpcore's connection pool changed: pacing cannot be installed")

@@ -12,7 +12,6 @@ import pytest
 from energyapp.llm import client as llm_client
 from energyapp.llm.chat import Delta, Done, stream_chat
 from energyapp.llm.pacing import (
-    MAX_CONNECTIONS,
     PacedBackend,
     PacedStream,
     next_tick,
@@ -68,11 +67,6 @@ async def test_a_new_request_on_a_kept_alive_connection_starts_unpaced() -> None
     await stream.read(65536)
     await stream.read(65536)
     assert time.monotonic() - started < 0.1
-
-
-def test_every_connection_to_ollama_is_kept_alive_for_the_next_answer() -> None:
-    pool = paced_transport(0.05)._pool
-    assert pool._max_keepalive_connections == pool._max_connections == MAX_CONNECTIONS
 
 
 def test_the_ollama_client_reads_through_the_paced_backend(app_env) -> None:
