@@ -90,7 +90,7 @@ def paced_transport(interval_seconds: float) -> httpx.AsyncHTTPTransport:
     # httpx's default limits. A streamed answer does not go back to the pool anyway (the client
     # closes it at `done`, before the response's last chunk); reading that chunk to keep the
     # connection was measured and costs more: httpcore 1.0.9 rescans every pooled connection on
-    # each request and release (encode/httpcore#1035), and a 50-chat burst spent 1.2-2x the
+    # each request and release (encode/httpcore#1035), and a 50-chat burst spent 1.2-2.2x the
     # CPU of opening a fresh connection per answer (docs/benchmarks.md).
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     pool = transport._pool  # see the docstring
