@@ -11,12 +11,7 @@ import pytest
 
 from energyapp.llm import client as llm_client
 from energyapp.llm.chat import Delta, Done, stream_chat
-from energyapp.llm.pacing import (
-    PacedBackend,
-    PacedStream,
-    next_tick,
-    paced_transport,
-)
+from energyapp.llm.pacing import PacedBackend, PacedStream, next_tick, paced_transport
 from tests.conftest import apply_env
 from tests.ollama_standin import DEFAULT_MODEL
 
