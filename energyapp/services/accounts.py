@@ -1,4 +1,6 @@
-"""Registration and password changes, with the rules from settings."""
+"""Registration and password changes, with the rules from settings and NIST SP 800-63B: any
+characters up to a generous length, nothing common, breached or guessable from the company or
+the account itself. A wrong current password counts toward the login lockout."""
 
 from __future__ import annotations
 
@@ -6,38 +8,74 @@ import re
 
 from sqlalchemy.exc import IntegrityError
 
-from energyapp.auth.passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
+from energyapp.auth import throttle
+from energyapp.auth.passwords import (
+    MAX_PASSWORD_CHARS,
+    fold,
+    hash_password,
+    is_common,
+    normalize,
+    verify_password,
+)
 from energyapp.db.engine import session_scope
 from energyapp.db.models import Role, User
 from energyapp.logging_setup import AUTH_LOGGER, log_event
-from energyapp.services import api_tokens, audit, sessions
+from energyapp.services import audit, sessions
 from energyapp.services.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated
+from energyapp.services.login import refuse_if_locked
 from energyapp.services.users import create_user, find_by_email, normalize_email
 from energyapp.services.views import UserView, can_change_password, email_domain
 from energyapp.settings import get_settings
 
 EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 MAX_NAME = 120
+# Shorter company names and email local parts ("ana") would match too many passwords.
+MIN_COMPANY_CHARS, MIN_LOCAL_PART_CHARS = 3, 4
+REFUSED_COMMON = ("Esa contraseña es demasiado común o aparece en filtraciones de datos; "
+                  "elige otra menos predecible.")
+HAS_EMAIL = "La contraseña no puede contener tu correo ni la parte anterior a la @."
 
 
 def password_rule() -> str:
     settings = get_settings()
-    return (f"Mínimo {settings.password_min_length} caracteres y como máximo "
-            f"{MAX_PASSWORD_BYTES} bytes (las letras con tilde o ñ cuentan como 2).")
+    return (f"Mínimo {settings.password_min_length} caracteres, con cualquier letra o símbolo; "
+            "una frase larga es más segura. No se aceptan contraseñas comunes ni las que "
+            "contienen tu correo o el nombre de la empresa.")
 
 
-def password_problem(password: str, confirmation: str) -> str | None:
-    """The Spanish reason a new password is refused, or None."""
+def _letters_and_digits(text: str) -> str:
+    return "".join(ch for ch in fold(text) if ch.isalnum())
+
+
+def _contains_word(password: str, word: str, min_chars: int) -> bool:
+    """Whether the password holds the word, ignoring case, spaces and punctuation."""
+    word = _letters_and_digits(word)
+    return len(word) >= min_chars and word in _letters_and_digits(password)
+
+
+def password_problem(password: str, confirmation: str, email: str = "") -> str | None:
+    """The Spanish reason a new password is refused, or None. `email` is the account's, whose
+    address and local part the password may not contain; the company name comes from settings.
+    Lengths count characters after NFKC normalisation."""
     settings = get_settings()
-    if len(password) < settings.password_min_length:
+    if len(password) > MAX_PASSWORD_CHARS:
+        return f"La contraseña es demasiado larga: el máximo es {MAX_PASSWORD_CHARS} caracteres."
+    normalized = normalize(password)
+    if len(normalized) < settings.password_min_length:
         return f"La contraseña debe tener al menos {settings.password_min_length} caracteres."
-    if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
-        return (f"La contraseña es demasiado larga: el máximo es {MAX_PASSWORD_BYTES} bytes "
-                "(las letras con tilde o ñ cuentan como 2).")
-    if not password.strip():
+    if not normalized.strip():
         return "La contraseña no puede ser solo espacios."
-    if password != confirmation:
+    if normalized != normalize(confirmation):
         return "Las contraseñas no coinciden."
+    if is_common(normalized):
+        return REFUSED_COMMON
+    if _contains_word(normalized, settings.company_name, MIN_COMPANY_CHARS):
+        return (f"La contraseña no puede contener el nombre de la empresa "
+                f"({settings.company_name.strip()}).")
+    email = (email or "").strip()
+    if email and (fold(email) in fold(normalized)
+                  or _contains_word(normalized, email.split("@", 1)[0], MIN_LOCAL_PART_CHARS)):
+        return HAS_EMAIL
     return None
 
 
@@ -51,7 +89,7 @@ def register(name: str, email: str, password: str, confirmation: str, ip: str | 
         raise InvalidInput(f"El nombre admite hasta {MAX_NAME} caracteres.")
     if len(email) > 254 or not EMAIL_PATTERN.fullmatch(email):
         raise InvalidInput("El correo electrónico no es válido.")
-    problem = password_problem(password or "", confirmation or "")
+    problem = password_problem(password or "", confirmation or "", email)
     if problem:
         raise InvalidInput(problem)
     try:
@@ -71,8 +109,9 @@ def register(name: str, email: str, password: str, confirmation: str, ip: str | 
 
 def change_password(user_id: int, current: str, new: str, confirmation: str, ip: str | None,
                     keep_session_id: int | None = None) -> None:
-    """Only for allowed domains, never demo accounts, always with the current password. Other
-    sessions and every refresh token are revoked."""
+    """Only for allowed domains, never demo accounts, always with the current password. A wrong
+    current password counts toward the account's login lockout, and a locked account is refused
+    with Throttled. Other sessions and every refresh token are revoked."""
     settings = get_settings()
     with session_scope() as db:
         user = db.get(User, user_id)
@@ -84,17 +123,19 @@ def change_password(user_id: int, current: str, new: str, confirmation: str, ip:
             domains = ", ".join(settings.password_change_domains) or "ninguno"
             raise Forbidden(f"El cambio de contraseña solo está disponible para correos de: "
                             f"{domains}. Tu dominio es {email_domain(user.email)}.")
-        if not verify_password((current or "")[:1024], user.password_hash):
+        refuse_if_locked("login", user.email, ip, per_ip=False)  # the caller is signed in
+        if not verify_password(current or "", user.password_hash):
+            throttle.record_failure("login", user.email, None)
             log_event(AUTH_LOGGER, "password_change_failed", user_id=user_id, ip=ip)
             raise InvalidInput("La contraseña actual no es correcta.", code="current_password")
-        problem = password_problem(new or "", confirmation or "")
+        throttle.clear("login", user.email)
+        problem = password_problem(new or "", confirmation or "", user.email)
         if problem:
             raise InvalidInput(problem)
         if verify_password(new, user.password_hash):
             raise InvalidInput("La nueva contraseña debe ser distinta de la actual.")
         user.password_hash = hash_password(new, settings.bcrypt_rounds)
         revoked = sessions.revoke_all(db, user_id, keep_id=keep_session_id)
-        api_tokens.revoke_all_for_user(db, user_id)
         audit.record(db, "password_changed", actor_id=user_id, target_type="user",
                      target_id=user_id, ip=ip, sessions_revoked=revoked)
     log_event(AUTH_LOGGER, "password_changed", user_id=user_id, ip=ip)

@@ -1,6 +1,7 @@
 """Logging in: password, then the second factor when 2FA is on. Failures are throttled per
 account and per IP, every attempt goes to auth.log, and an unknown email costs the same bcrypt
-work as a wrong password (no user enumeration)."""
+work as a wrong password (no user enumeration). A hash in an older scheme or cost is replaced
+by a new one at the next successful login."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import math
 from sqlmodel import select
 
 from energyapp.auth import throttle
-from energyapp.auth.passwords import dummy_hash, verify_password
+from energyapp.auth.passwords import (
+    MAX_PASSWORD_CHARS,
+    dummy_hash,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from energyapp.auth.totp import hash_recovery_code, matching_step, normalize_recovery_code
 from energyapp.db.engine import session_scope
 from energyapp.db.models import RecoveryCode, User, utcnow
@@ -24,11 +31,13 @@ BAD_CREDENTIALS = "Correo o contraseña incorrectos."
 BAD_CODE = "El código no es válido o ya fue usado."
 INACTIVE = "Tu cuenta está desactivada. Contacta a un administrador."
 MAX_EMAIL = 254
-MAX_PASSWORD_INPUT = 1024
+MAX_PASSWORD_INPUT = MAX_PASSWORD_CHARS
 
 
-def _throttled(kind: str, account: str, ip: str | None) -> None:
-    wait = throttle.seconds_blocked(kind, account, ip)
+def refuse_if_locked(kind: str, account: str, ip: str | None, *, per_ip: bool = True) -> None:
+    """Raise Throttled while the account (or, with `per_ip`, the IP) has too many recent
+    failures of this kind ("login" or "totp")."""
+    wait = throttle.seconds_blocked(kind, account, ip if per_ip else None)
     if wait:
         minutes = math.ceil(wait / 60)
         log_event(AUTH_LOGGER, f"{kind}_throttled", email=account, ip=ip, retry_after=wait)
@@ -43,7 +52,7 @@ def check_password(email: str, password: str, ip: str | None) -> UserView:
     """The user whose credentials these are; raises NotAuthenticated or Throttled."""
     email = normalize_email(email or "")[:MAX_EMAIL]
     password = (password or "")[:MAX_PASSWORD_INPUT]
-    _throttled("login", email, ip)
+    refuse_if_locked("login", email, ip)
     settings = get_settings()
     with session_scope() as db:
         user = find_by_email(db, email) if email else None
@@ -58,6 +67,9 @@ def check_password(email: str, password: str, ip: str | None) -> UserView:
             log_event(AUTH_LOGGER, "login_refused", email=email, ip=ip, reason="inactive")
             raise NotAuthenticated(INACTIVE)
         throttle.clear("login", email)
+        if needs_rehash(user.password_hash, settings.bcrypt_rounds):
+            user.password_hash = hash_password(password, settings.bcrypt_rounds)
+            log_event(AUTH_LOGGER, "password_rehashed", user_id=user.id)
         log_event(AUTH_LOGGER, "password_ok", user_id=user.id, ip=ip,
                   second_factor=user.totp_enabled)
         return UserView.of(user, settings)
@@ -70,7 +82,7 @@ def check_second_factor(user_id: int, code: str, ip: str | None) -> None:
         user = db.get(User, user_id)
         if user is None or not user.is_active or not user.totp_enabled or not user.totp_secret:
             raise NotAuthenticated(BAD_CODE)
-        _throttled("totp", user.email, ip)
+        refuse_if_locked("totp", user.email, ip)
         step = matching_step(user.totp_secret, code, user.totp_last_step)
         if step is not None:
             user.totp_last_step = step

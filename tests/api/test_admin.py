@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import select
 
 from energyapp.db.engine import session_scope
-from energyapp.db.models import AuditEvent, Conversation, Message, MessageRole
+from energyapp.db.models import AuditEvent, Conversation, Message, MessageRole, User
 from energyapp.services import api_tokens
 from tests.conftest import api_login
 
@@ -177,3 +177,41 @@ def test_unlock_lifts_a_login_lockout(api, people) -> None:
     assert api.post(f"/api/admin/users/{people['ana'].id}/unlock").status_code == 204
     api.headers.pop("Authorization")
     assert api_login(api, "ana@empresa.cl", "clave-segura-1").status_code == 200
+
+
+# --- demo accounts keep their seeded role -------------------------------------------------------
+def demo_user(email: str) -> User:
+    with session_scope() as db:
+        return db.exec(select(User).where(User.email == email)).one()
+
+
+@pytest.mark.parametrize(("email", "seeded", "other"), [
+    ("supervisor@alvaradomazzei.cl", "supervisor", "trabajador"),
+    ("trabajador@alvaradomazzei.cl", "trabajador", "admin"),
+    ("administrador@alvaradomazzei.cl", "admin", "supervisor"),
+])
+def test_an_admin_cannot_change_a_demo_accounts_role(api, people, demo_users, email, seeded,
+                                                     other) -> None:
+    target = demo_user(email)
+    as_user(api, people["jefa"])
+    response = api.patch(f"/api/admin/users/{target.id}", json={"role": other})
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        f"Las cuentas de demostración conservan su rol ({seeded}): las usan todos los "
+        "visitantes para conocer ese perfil.")
+    assert demo_user(email).role == seeded
+    assert "role_changed" not in audit_actions()
+    assert api.patch(f"/api/admin/users/{target.id}", json={"role": seeded}).status_code == 200
+
+
+def test_a_demo_account_changed_behind_the_panels_back_can_be_given_its_role_back(
+    api, people, demo_users
+) -> None:
+    with session_scope() as db:  # e.g. by the operator's CLI
+        db.exec(select(User).where(User.email == "supervisor@alvaradomazzei.cl")).one().role = (
+            "trabajador")
+    target = demo_user("supervisor@alvaradomazzei.cl")
+    as_user(api, people["jefa"])
+    assert api.patch(f"/api/admin/users/{target.id}", json={"role": "admin"}).status_code == 403
+    restored = api.patch(f"/api/admin/users/{target.id}", json={"role": "supervisor"})
+    assert restored.status_code == 200 and restored.json()["role"] == "supervisor"

@@ -120,6 +120,86 @@ def test_disabling_needs_the_password_and_a_code(signed_in) -> None:
         assert db.exec(select(RecoveryCode)).all() == []
 
 
+def disable(api, password: str, code: str):
+    return api.post("/api/auth/totp/disable", headers={"Origin": ORIGIN},
+                    json={"password": password, "code": code})
+
+
+def test_wrong_disable_passwords_count_toward_the_login_lockout(signed_in) -> None:
+    _secret_value, codes = _enable(signed_in)
+    for _ in range(5):
+        assert disable(signed_in, "equivocada", codes[0]).status_code == 422
+    locked = disable(signed_in, PASSWORD, codes[0])  # even the right password waits
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert locked.json()["detail"].startswith("Demasiados intentos fallidos")
+    assert signed_in.get("/api/auth/me").json()["totp_enabled"] is True
+    signed_in.cookies.clear()
+    assert api_login(signed_in, EMAIL, PASSWORD, totp=codes[1]).status_code == 429
+
+
+def test_wrong_disable_codes_count_toward_the_login_lockout(
+    signed_in, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply_env(monkeypatch, totp_max_failures="50")  # only the login counter can lock here
+    _secret_value, codes = _enable(signed_in)
+    for _ in range(5):
+        assert disable(signed_in, PASSWORD, "000000").status_code == 422
+    assert disable(signed_in, PASSWORD, codes[0]).status_code == 429
+    signed_in.cookies.clear()
+    assert api_login(signed_in, EMAIL, PASSWORD, totp=codes[1]).status_code == 429
+
+
+def test_disabling_2fa_ends_every_other_session_and_refresh_token(signed_in) -> None:
+    _secret_value, codes = _enable(signed_in)
+    this_cookie = signed_in.cookies.get("energyapp_session")
+    signed_in.cookies.clear()
+    other = api_login(signed_in, EMAIL, PASSWORD, totp=codes[0]).json()  # another device
+    other_cookie = signed_in.cookies.get("energyapp_session")
+    signed_in.cookies.clear()
+    signed_in.cookies.set("energyapp_session", this_cookie)
+    assert disable(signed_in, PASSWORD, codes[1]).status_code == 204
+    assert signed_in.get("/api/auth/me").status_code == 200  # this session stays
+    assert signed_in.post("/api/auth/refresh", json={"refresh_token": other["refresh_token"]}
+                          ).status_code == 401
+    signed_in.cookies.clear()
+    assert signed_in.get("/api/auth/me", headers={
+        "Authorization": f"Bearer {other['access_token']}"}).status_code == 401
+    signed_in.cookies.set("energyapp_session", other_cookie)
+    assert signed_in.get("/api/auth/me").status_code == 401
+    with session_scope() as db:
+        assert "totp_disabled" in db.exec(select(AuditEvent.action)).all()
+
+
+# --- demo accounts, shared by every visitor ----------------------------------------------------
+DEMO_WORKER = ("trabajador@alvaradomazzei.cl", "worker123")
+
+
+def test_demo_accounts_cannot_set_up_2fa(api, demo_users) -> None:
+    assert api_login(api, *DEMO_WORKER).status_code == 200
+    for path, body in (("setup", None), ("confirm", {"code": "123456"})):
+        response = api.post(f"/api/auth/totp/{path}", headers={"Origin": ORIGIN}, json=body)
+        assert response.status_code == 403
+        assert response.json()["detail"] == (
+            "Las cuentas de demostración no pueden activar la verificación en dos pasos: las "
+            "comparten todos los visitantes.")
+    with session_scope() as db:
+        user = db.exec(select(User).where(User.email == DEMO_WORKER[0])).one()
+        assert user.totp_secret is None and user.totp_enabled is False
+
+
+def test_demo_accounts_cannot_disable_2fa(api, demo_users) -> None:
+    assert api_login(api, *DEMO_WORKER).status_code == 200
+    with session_scope() as db:  # say an operator turned it on
+        user = db.exec(select(User).where(User.email == DEMO_WORKER[0])).one()
+        user.totp_secret, user.totp_enabled = pyotp.random_base32(), True
+    response = disable(api, DEMO_WORKER[1], pyotp.TOTP(_secret(DEMO_WORKER[0])).now())
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        "Las cuentas de demostración no pueden desactivar la verificación en dos pasos: las "
+        "comparten todos los visitantes.")
+    assert api.get("/api/auth/me").json()["totp_enabled"] is True
+
+
 def test_autosetup_domain_must_enable_2fa_before_anything_else(api, make_user) -> None:
     make_user("pedro@inacapmail.cl", PASSWORD)
     login = api_login(api, "pedro@inacapmail.cl", PASSWORD)

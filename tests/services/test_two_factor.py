@@ -7,7 +7,7 @@ import pyotp
 import pytest
 
 from energyapp.services import two_factor
-from energyapp.services.errors import Conflict
+from energyapp.services.errors import Conflict, Forbidden
 
 
 def test_the_forced_setup_page_shows_the_pending_secret_again(make_user) -> None:
@@ -30,3 +30,18 @@ def test_setup_cannot_start_once_2fa_is_on(make_user) -> None:
     user = make_user("ana@inacapmail.cl", totp=True)
     with pytest.raises(Conflict):
         two_factor.begin_setup(user.id, keep_pending=True)
+
+
+@pytest.mark.parametrize(("totp_on", "step"), [
+    (False, lambda user_id: two_factor.begin_setup(user_id)),
+    (False, lambda user_id: two_factor.begin_setup(user_id, keep_pending=True)),
+    (False, lambda user_id: two_factor.confirm_setup(user_id, "123456", None)),
+    (True, lambda user_id: two_factor.disable(user_id, "clave-segura-1", "123456", None)),
+], ids=["setup", "forced-setup", "confirm", "disable"])
+def test_demo_accounts_may_neither_turn_2fa_on_nor_off(make_user, totp_on, step) -> None:
+    """Everyone shares them: one visitor's 2FA would lock every other visitor out."""
+    user = make_user("visita@alvaradomazzei.cl", demo=True, totp=totp_on)
+    with pytest.raises(Forbidden) as refusal:
+        step(user.id)
+    assert refusal.value.message.startswith("Las cuentas de demostración no pueden")
+    assert refusal.value.status == 403
