@@ -9,6 +9,7 @@ import getpass
 import os
 import sys
 
+from energyapp.file_modes import private_umask
 from energyapp.settings import SettingsError, get_settings
 
 
@@ -191,6 +192,35 @@ def cmd_list_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reencrypt_secrets(_args: argparse.Namespace) -> int:
+    """Rewrite every encrypted value under the current secret_key (after a rotation)."""
+    from sqlalchemy import text
+
+    from energyapp.db.encrypted import InvalidToken, rotate
+    from energyapp.db.engine import session_scope
+
+    # Raw SQL: through the model a value no key opens would load as empty and go unnoticed.
+    # Each UPDATE matches the old value, so a secret changed meanwhile is left alone.
+    rotated = failed = 0
+    with session_scope() as db:
+        rows = db.execute(text(
+            "SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id")).all()
+        for user_id, token in rows:
+            try:
+                new = rotate(token)
+            except InvalidToken:
+                failed += 1
+                continue
+            rotated += db.execute(
+                text("UPDATE users SET totp_secret = :new WHERE id = :id AND totp_secret = :old"),
+                {"new": new, "id": user_id, "old": token}).rowcount
+    print(f"{rotated} TOTP secret(s) re-encrypted with the current secret_key.")
+    if failed:
+        raise CommandError(f"{failed} TOTP secret(s) open with no configured key: add the key "
+                           "they were encrypted with to previous_secret_keys and run again")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m energyapp",
                                      description="EnergyApp operator commands.")
@@ -224,11 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
         add(name, handler, help_text).add_argument("email")
     add("list-users", cmd_list_users, "list users").add_argument(
         "--role", choices=["admin", "supervisor", "trabajador"])
+    add("reencrypt-secrets", cmd_reencrypt_secrets,
+        "re-encrypt stored TOTP secrets with the current secret_key (after rotating it)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    private_umask()  # before anything creates a file (the dev secret, the database, logs)
     try:
         settings = get_settings()
         from energyapp.logging_setup import configure_logging

@@ -14,6 +14,7 @@ import time
 from logging.handlers import RotatingFileHandler, WatchedFileHandler
 from typing import Any, TextIO
 
+from energyapp.file_modes import private_dir, private_file, protect_runtime_files, tighten
 from energyapp.settings import Settings
 
 AUTH_LOGGER = "energyapp.auth"
@@ -113,7 +114,9 @@ class _LineWatchedFileHandler(WatchedFileHandler):
 
 
 def _file_handler(settings: Settings, file_name: str) -> logging.Handler:
-    path = settings.log_dir / file_name
+    path = private_file(settings.log_dir / file_name)  # 0600; rotation renames keep the mode
+    for backup in settings.log_dir.glob(f"{file_name}.*"):
+        tighten(backup, 0o600)
     if settings.external_log_rotation:
         return _LineWatchedFileHandler(path, encoding="utf-8")
     return RotatingFileHandler(path, maxBytes=settings.log_max_bytes,
@@ -128,6 +131,9 @@ def configure_logging(settings: Settings, *, to_stdout: bool = True) -> None:
            to_stdout)
     if _configured_for == key:
         return
+    # Every entry point (server, CLI) starts here: from now on the process creates private
+    # files only (database side files, Reflex's .states, logs).
+    protect_runtime_files(settings.data_dir, settings.log_dir if settings.log_to_file else None)
     formatter, scrubber = _Formatter(), _ScrubFilter()
     root = logging.getLogger(APP_LOGGER)
     for name in (APP_LOGGER, AUTH_LOGGER, AUDIT_LOGGER):
@@ -145,7 +151,7 @@ def configure_logging(settings: Settings, *, to_stdout: bool = True) -> None:
         root.addHandler(stdout)
 
     if settings.log_to_file:
-        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.log_dir)
         for logger_name, file_name in (
             (APP_LOGGER, "app.log"),
             (AUTH_LOGGER, "auth.log"),

@@ -96,3 +96,31 @@ def test_bad_usage_exits_2(run) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["no-such-command"])
     assert exit_info.value.code == 2
+
+
+def test_reencrypt_secrets_rewrites_each_stored_secret(run, make_user) -> None:
+    from sqlalchemy import text
+
+    make_user("ana@empresa.cl", totp=True)
+    make_user("luis@empresa.cl", totp=True)
+    make_user("sin2fa@empresa.cl")
+    with session_scope() as db:
+        before = db.execute(text("SELECT totp_secret FROM users ORDER BY id")).scalars().all()
+        plain = db.exec(select(User.totp_secret).order_by(User.id)).all()
+    code, out, _ = run("reencrypt-secrets")
+    assert (code, out) == (0, "2 TOTP secret(s) re-encrypted with the current secret_key.\n")
+    with session_scope() as db:
+        after = db.execute(text("SELECT totp_secret FROM users ORDER BY id")).scalars().all()
+        assert db.exec(select(User.totp_secret).order_by(User.id)).all() == plain
+    assert after[2] is None and not set(after[:2]) & set(before[:2])
+
+
+def test_commands_create_private_files(run) -> None:
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        assert run("check-config")[0] == 0
+        assert os.umask(0o022) == 0o077
+    finally:
+        os.umask(previous)

@@ -147,3 +147,68 @@ def test_measurements_named_like_secrets_stay_readable(log_dir: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
     log_event(APP_LOGGER, "answer_finished", first_token_ms=412, completion_tokens=500)
     assert "first_token_ms=412 completion_tokens=500" in capsys.readouterr().out
+
+
+# --- file permissions ------------------------------------------------------------------------
+def _mode(path: Path) -> int:
+    import stat
+
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def loose_umask():
+    """Start from a permissive umask (022); the process's umask is restored afterwards."""
+    import os
+
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_log_files_and_directory_are_private(settings_env: dict, loose_umask,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    apply_env(monkeypatch, log_max_bytes="10000", log_backup_count="2")
+    configure_logging(get_settings())
+    log_dir = Path(settings_env["ENERGYAPP_LOG_DIR"])
+    assert _mode(log_dir) == 0o700
+    for index in range(500):  # past a rotation: the new file is private too
+        log_event(APP_LOGGER, "filler", index=index, text="x" * 40)
+    _flush()
+    files = sorted(log_dir.iterdir())
+    assert {p.name for p in files} >= {"app.log", "app.log.1", "auth.log", "audit.log"}
+    assert {p.name: _mode(p) for p in files} == {p.name: 0o600 for p in files}
+    assert os.umask(0o022) == 0o077  # what the process creates from now on is private
+
+
+def test_start_up_tightens_existing_logs_and_data_dir(settings_env: dict, loose_umask,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    log_dir, data_dir = (Path(settings_env[k]) for k in ("ENERGYAPP_LOG_DIR",
+                                                         "ENERGYAPP_DATA_DIR"))
+    states = tmp_path / ".states"
+    for directory in (log_dir, data_dir, states):
+        directory.mkdir(mode=0o755)
+    for name in ("auth.log", "auth.log.1", "app.log"):
+        (log_dir / name).touch(mode=0o644)
+    monkeypatch.setenv("REFLEX_STATES_WORKDIR", str(states))
+    configure_logging(get_settings(), to_stdout=False)
+    assert [_mode(d) for d in (log_dir, data_dir, states)] == [0o700] * 3
+    assert {p.name: _mode(p) for p in log_dir.iterdir()} == {
+        "auth.log": 0o600, "auth.log.1": 0o600, "app.log": 0o600, "audit.log": 0o600}
+
+
+def test_the_database_created_at_start_up_is_private(settings_env: dict, loose_umask) -> None:
+    """Fresh data directory: logging configured, then the engine's first connection."""
+    from energyapp.db.engine import get_engine
+
+    configure_logging(get_settings(), to_stdout=False)
+    with get_engine().connect() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        connection.commit()
+        data_dir = Path(settings_env["ENERGYAPP_DATA_DIR"])
+        assert {p.name: _mode(p) for p in data_dir.iterdir()} == {
+            "energyapp.db": 0o600, "energyapp.db-wal": 0o600, "energyapp.db-shm": 0o600}
+        assert _mode(data_dir) == 0o700

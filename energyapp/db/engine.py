@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine, event, text
 from sqlmodel import Session, create_engine
 
+from energyapp.file_modes import FILE_MODE, private_dir, private_file, tighten
 from energyapp.settings import get_settings
 
 _engine: Engine | None = None
@@ -24,11 +25,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     cursor.close()
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """The database file exists with mode 0600 before SQLite opens it: SQLite gives its -wal
+    and -shm files the database file's mode. A new directory is 0700."""
+    if not path.parent.exists():
+        private_dir(path.parent)
+    private_file(path)
+    for side in ("-wal", "-shm", "-journal"):
+        tighten(path.with_name(path.name + side), FILE_MODE)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
