@@ -30,10 +30,14 @@ config = rx.Config(
     disable_plugins=[SitemapPlugin],
     api_url=str(settings.public_url).rstrip("/"),
     deploy_url=str(settings.public_url).rstrip("/"),
+    # Loopback by default: in production only Caddy reaches the app (docs/deployment.md).
+    backend_host=settings.bind_host,
     backend_port=settings.port,
     frontend_port=settings.port,
     cors_allowed_origins=settings.allowed_origins,
-    trusted_proxy_hops=settings.trusted_proxy_hops,
+    # Reflex would believe X-Forwarded-For from any peer; states get the client address from
+    # energyapp.auth.client_address instead, which trusts only `trusted_proxies`.
+    trusted_proxy_hops=0,
     # With Redis, Reflex keeps UI state there and runs several workers (GRANIAN_WORKERS).
     redis_url=settings.redis_url or None,
     default_color_mode="system",

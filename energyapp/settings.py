@@ -86,8 +86,17 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_DIR / "data"
     db_url: str = ""  # empty: SQLite file under data_dir
     secret_key: SecretStr | None = None
+    # After a rotation: the old secret_key value(s), so secrets encrypted at rest still open
+    # (comma list, newest first); drop them once `reencrypt-secrets` has run.
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = []
     allowed_origins: CommaList = []  # empty: only public_url
     trusted_proxy_hops: int = Field(0, ge=0, le=5)
+    # X-Forwarded-For/-Proto count only from a direct peer in this list (addresses or CIDRs).
+    trusted_proxies: CommaList = ["127.0.0.1", "::1"]
+    # Listening address. Loopback: only Caddy (or a browser on this machine) reaches the app.
+    bind_host: str = "127.0.0.1"
+    # OpenAPI pages (/api/docs, /api/redoc, /api/openapi.json); "auto": on except in production.
+    api_docs: bool | Literal["auto"] = "auto"
     redis_url: str = ""  # set: several workers share state through Redis
     # Threads for blocking work (database, bcrypt) per worker. Python's default is
     # cpu_count + 4 (6 on 2 cores), which queues database calls behind each other under load.
@@ -145,6 +154,8 @@ class Settings(BaseSettings):
     totp_required_roles: list[Role] = []
     password_min_length: int = Field(8, ge=6, le=72)
     bcrypt_rounds: int = Field(12, ge=4, le=16)
+    # New passwords containing it (ignoring case, spaces, punctuation) are refused; "": no rule.
+    company_name: str = Field("EnergyApp", max_length=100)
 
     # --- sessions and tokens ---------------------------------------------------------------
     session_cookie_name: str = "energyapp_session"
@@ -168,11 +179,44 @@ class Settings(BaseSettings):
 
     @field_validator(
         "allowed_origins", "password_change_domains", "totp_autosetup_domains",
-        "ollama_extra_urls", mode="before"
+        "ollama_extra_urls", "previous_secret_keys", mode="before"
     )
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
         return _comma_list(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _check_proxies(cls, value: Any) -> Any:
+        import ipaddress
+
+        value = _comma_list(value)
+        for entry in value if isinstance(value, list) else []:
+            try:
+                ipaddress.ip_network(str(entry).strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"'{entry}' is not an IP address or CIDR") from None
+        return value
+
+    @field_validator("api_docs", mode="before")
+    @classmethod
+    def _check_api_docs(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        if isinstance(value, bool) or text == "auto":
+            return value if isinstance(value, bool) else "auto"
+        if text in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            return text in ("true", "1", "yes", "on")
+        raise ValueError("must be true, false or auto")
+
+    @field_validator("bind_host")
+    @classmethod
+    def _check_bind_host(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError("must be an IP address (127.0.0.1, 0.0.0.0, ::)") from None
 
     @field_validator("password_change_domains", "totp_autosetup_domains")
     @classmethod
@@ -214,6 +258,16 @@ class Settings(BaseSettings):
     @property
     def uses_https(self) -> bool:
         return str(self.public_url).startswith("https://")
+
+    @property
+    def session_cookie(self) -> str:
+        """The session cookie's name as sent: `__Host-` + name over https (the browser then
+        demands Secure, Path=/ and no Domain, so no subdomain can plant or shadow it)."""
+        return f"__Host-{self.session_cookie_name}" if self.uses_https else self.session_cookie_name
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        return (not self.is_production) if self.api_docs == "auto" else bool(self.api_docs)
 
     @property
     def external_log_rotation(self) -> bool:

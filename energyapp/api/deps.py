@@ -10,8 +10,10 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from energyapp.services import api_tokens, sessions
+from energyapp.auth.client_address import client_address
+from energyapp.services import api_tokens, policy, sessions
 from energyapp.services.errors import Forbidden, NotAuthenticated
+from energyapp.services.policy import Access
 from energyapp.services.views import UserView
 from energyapp.settings import get_settings
 
@@ -19,14 +21,10 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def client_ip(request: Request) -> str:
-    """The peer address; X-Forwarded-For only through the configured number of trusted proxies."""
-    hops = get_settings().trusted_proxy_hops
-    if hops:
-        forwarded = [p.strip() for p in request.headers.get("x-forwarded-for", "").split(",")
-                     if p.strip()]
-        if len(forwarded) >= hops:
-            return forwarded[-hops][:64]
-    return request.client.host if request.client else ""
+    """The peer address; X-Forwarded-For only when the peer is a trusted proxy
+    (`energyapp.auth.client_address`)."""
+    forwarded = ", ".join(request.headers.getlist("x-forwarded-for")) or None
+    return client_address(request.client.host if request.client else "", forwarded)
 
 
 def user_agent(request: Request) -> str:
@@ -63,7 +61,7 @@ def reject_foreign_origin(request: Request, *, required: bool) -> None:
 @dataclass(frozen=True)
 class Caller:
     user: UserView
-    session_id: int | None = None  # set when authenticated by the session cookie
+    session_id: int | None = None  # the login: cookie session, or the one owning the family
     family_id: str | None = None  # set when authenticated by a bearer token
     ip: str = ""
 
@@ -82,8 +80,9 @@ async def resolve_caller(request: Request) -> Caller:
         bearer = await run_in_threadpool(api_tokens.resolve_bearer, token.strip())
         if bearer is None:
             raise _unauthenticated("Token de acceso inválido o expirado.")
-        return Caller(user=bearer.user, family_id=bearer.family_id, ip=ip)
-    cookie = request.cookies.get(get_settings().session_cookie_name)
+        return Caller(user=bearer.user, family_id=bearer.family_id,
+                      session_id=bearer.session_id, ip=ip)
+    cookie = request.cookies.get(get_settings().session_cookie)
     if cookie:
         if request.method not in SAFE_METHODS:
             reject_foreign_origin(request, required=True)
@@ -94,10 +93,9 @@ async def resolve_caller(request: Request) -> Caller:
 
 
 async def require_caller(caller: Annotated[Caller, Depends(resolve_caller)]) -> Caller:
-    """Everything but 2FA setup, /me and logout waits until required 2FA is set up."""
-    if caller.user.must_setup_totp:
-        raise Forbidden("Debes activar la verificación en dos pasos antes de continuar.",
-                        code="totp_setup_required")
+    """Everything but 2FA setup, /me and logout waits until required 2FA is set up: the same
+    rule (`policy.authorize`) the UI's event gate applies."""
+    policy.authorize(caller.user, Access.user)
     return caller
 
 

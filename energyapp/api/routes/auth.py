@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -91,17 +91,24 @@ class RecoveryCodesOut(BaseModel):
     recovery_codes: list[str]
 
 
+# Sent with every logout: the browser drops this site's cache (pages seen while signed in),
+# cookies and storage (the Reflex client token, so the next tab starts a fresh UI state).
+CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+
+
 def set_session_cookie(response: Response, token: str) -> None:
+    """HttpOnly, SameSite=Lax; over https `__Host-`-prefixed (`Settings.session_cookie`),
+    which needs exactly what is set here: Secure, Path=/ and no Domain."""
     settings = get_settings()
     response.set_cookie(
-        settings.session_cookie_name, token, max_age=settings.session_absolute_hours * 3600,
+        settings.session_cookie, token, max_age=settings.session_absolute_hours * 3600,
         path="/", httponly=True, samesite="lax", secure=settings.uses_https,
     )
 
 
 def clear_session_cookie(response: Response) -> None:
     settings = get_settings()
-    response.delete_cookie(settings.session_cookie_name, path="/", httponly=True,
+    response.delete_cookie(settings.session_cookie, path="/", httponly=True,
                            samesite="lax", secure=settings.uses_https)
 
 
@@ -119,9 +126,9 @@ def login_route(body: LoginBody, request: Request, response: Response) -> LoginO
     with session_scope() as db:
         row = db.get(User, user.id)
         assert row is not None
-        cookie_token = sessions.create_session(db, row, ip, user_agent(request))
-        pair = api_tokens.issue_pair(db, user.id)
-    set_session_cookie(response, cookie_token)
+        login_session = sessions.create_session(db, row, ip, user_agent(request), channel="api")
+        pair = api_tokens.issue_pair(db, user.id, login_session.session_id)
+    set_session_cookie(response, login_session.token)
     return LoginOut(user=user, **pair.__dict__)
 
 
@@ -136,7 +143,9 @@ def logout_route(caller: AnyCaller, response: Response, body: LogoutBody | None 
     if caller.session_id is not None:
         sessions.logout(caller.session_id, caller.user.id, caller.ip)
         clear_session_cookie(response)
-    if caller.family_id is not None:
+        if caller.family_id is None:  # by the cookie: a browser, wipe what it kept
+            response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
+    elif caller.family_id is not None:  # a family issued before logins owned their families
         api_tokens.logout_family(caller.family_id)
         sessions.record_api_logout(caller.user.id, caller.ip)
     response.status_code = 204
@@ -194,7 +203,8 @@ def totp_confirm_route(body: CodeBody, caller: AnyCaller) -> RecoveryCodesOut:
 
 @router.post("/totp/disable", status_code=204, summary="Desactivar 2FA")
 def totp_disable_route(body: DisableTotpBody, caller: CurrentCaller) -> Response:
-    two_factor.disable(caller.user.id, body.password, body.code, caller.ip)
+    two_factor.disable(caller.user.id, body.password, body.code, caller.ip,
+                       keep_session_id=caller.session_id)
     return Response(status_code=204)
 
 
@@ -216,9 +226,19 @@ def redeem_ticket_route(
     return response
 
 
-@router.get("/signout", include_in_schema=False)
-def signout_route(next: Annotated[str, Query(max_length=500)] = "") -> RedirectResponse:
-    """Clears the cookie after the UI revoked its session (the cookie is HttpOnly)."""
+@router.post("/signout", include_in_schema=False)
+def signout_route(
+    request: Request, next: Annotated[str, Form(max_length=500)] = ""
+) -> RedirectResponse:
+    """The browser's sign-out: a form POST from this site (a GET does nothing, so a link or an
+    image on another site cannot sign anyone out; a foreign or missing Origin/Referer is 403).
+    Ends the cookie's session if it is still live (the UI may already have), clears the
+    HttpOnly cookie and the site's browser data, then 303 to `next` (a local page) or /login."""
+    reject_foreign_origin(request, required=True)
+    resolved = sessions.resolve(request.cookies.get(get_settings().session_cookie), touch=False)
+    if resolved is not None:
+        sessions.logout(resolved.session_id, resolved.user.id, client_ip(request))
     response = RedirectResponse(safe_next(next, default="/login"), status_code=303)
     clear_session_cookie(response)
+    response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
     return response
