@@ -11,6 +11,7 @@ from enum import StrEnum
 from sqlalchemy import Column, Dialect, Index, String, Text, TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from energyapp.db.encrypted import EncryptedString
 from energyapp.settings import Role
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "RecoveryCode",
     "RefreshToken",
     "Role",
+    "UiTab",
     "User",
     "utcnow",
 ]
@@ -75,7 +77,8 @@ class User(SQLModel, table=True):
     role: Role = Field(default=Role.trabajador, sa_type=EnumAsString(Role), index=True)
     is_active: bool = Field(default=True)
     is_demo: bool = Field(default=False)
-    totp_secret: str | None = Field(default=None, max_length=64)
+    # Encrypted at rest (energyapp.db.encrypted); services read and write the plain value.
+    totp_secret: str | None = Field(default=None, sa_type=EncryptedString(255))
     totp_enabled: bool = Field(default=False)
     totp_last_step: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
@@ -126,6 +129,8 @@ class AuthSession(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=400)
+    # "web": a browser login; "api": an API login, which also owns a refresh-token family.
+    channel: str = Field(default="web", max_length=10)
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
@@ -141,10 +146,24 @@ class RefreshToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     family_id: str = Field(max_length=36, index=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    # The login that owns the family: revoking it revokes the family, and the reverse.
+    session_id: int | None = Field(default=None, foreign_key="auth_sessions.id", index=True,
+                                   ondelete="CASCADE")
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+class UiTab(SQLModel, table=True):
+    """A browser tab whose UI state was filled under a session: when the session ends, the
+    tab's server-side state is reset at once (states/tab_reset.py)."""
+
+    __tablename__ = "ui_tabs"
+
+    client_token: str = Field(primary_key=True, max_length=64)
+    session_id: int = Field(foreign_key="auth_sessions.id", index=True, ondelete="CASCADE")
+    bound_at: datetime = Field(default_factory=utcnow)
 
 
 class RecoveryCode(SQLModel, table=True):

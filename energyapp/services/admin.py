@@ -23,10 +23,12 @@ from energyapp.db.models import (
     User,
     utcnow,
 )
-from energyapp.services import api_tokens, audit, policy, sessions
+from energyapp.services import audit, policy, sessions, ui_tabs
 from energyapp.services.conversations import MessageView, like_pattern, messages_of
-from energyapp.services.errors import Conflict, InvalidInput, NotFound
+from energyapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from energyapp.services.users import normalize_email
 from energyapp.services.views import SessionView, UserView, iso
+from energyapp.settings import get_settings
 
 MAX_PAGE = 200
 
@@ -211,7 +213,6 @@ def _active_admins(db: Session) -> int:
 def sign_out_everywhere(db: Session, user_id: int) -> int:
     """Revoke every browser session and API token of a user; returns the sessions revoked."""
     count = sessions.revoke_all(db, user_id)
-    api_tokens.revoke_all_for_user(db, user_id)
     return count
 
 
@@ -237,6 +238,8 @@ def change_user(db: Session, target: User, *, role: str | None = None,
         audit.record(db, f"role_changed{source}", actor_id=actor_id, target_type="user",
                      target_id=target.id, ip=ip, old=target.role.value, new=new_role.value)
         target.role = new_role
+        # Open tabs hold what the old role could see: reset them, and they ask again.
+        ui_tabs.announce_after_commit(db, user_ids=[target.id])
     if new_active != target.is_active:
         target.is_active = new_active
         action = "user_activated" if new_active else "user_deactivated"
@@ -257,10 +260,27 @@ def clear_two_factor(db: Session, target: User, *, actor_id: int | None = None,
                  target_id=target.id, ip=ip)
 
 
+DEMO_ROLE = ("Las cuentas de demostración conservan su rol ({role}): las usan todos los "
+             "visitantes para conocer ese perfil.")
+
+
+def _seeded_role(target: User) -> str:
+    """A demo account's role as configured in `demo_accounts` (its current one if not listed)."""
+    for account in get_settings().demo_accounts:
+        if normalize_email(account.email) == target.email:
+            return account.role.value
+    return target.role.value
+
+
 def update_user(actor: UserView, user_id: int, *, role: str | None = None,
                 is_active: bool | None = None, ip: str | None = None) -> UserRow:
+    """A demo account keeps its seeded role (Forbidden otherwise)."""
     with session_scope() as db:
         target = policy.check_manage(actor, _user(db, user_id), "cambios de rol o estado")
+        if target.is_demo and role is not None and role in {r.value for r in Role}:
+            seeded = _seeded_role(target)
+            if role != seeded:
+                raise Forbidden(DEMO_ROLE.format(role=seeded), code="demo_account")
         change_user(db, target, role=role, is_active=is_active, actor_id=actor.id, ip=ip)
         db.flush()
         return UserRow.of(target, _conversation_count(db, target.id))
@@ -284,7 +304,7 @@ def revoke_user_session(actor: UserView, user_id: int, session_id: int, ip: str 
         row = db.get(AuthSession, session_id)
         if row is None or row.user_id != user_id or row.revoked_at is not None:
             raise NotFound("La sesión no existe o ya fue cerrada.")
-        row.revoked_at = utcnow()
+        sessions.end(db, [session_id])  # the login's refresh tokens and open tabs too
         audit.record(db, "session_revoked", actor_id=actor.id, target_type="session",
                      target_id=session_id, ip=ip, user_id=user_id)
 
