@@ -7,14 +7,17 @@ import reflex as rx
 
 from energyapp import reflex_patches
 from energyapp.api.app import create_api
+from energyapp.api.headers import security_headers
 from energyapp.api.proxy import trust_forwarded_proto
 from energyapp.logging_setup import APP_LOGGER, configure_logging
 from energyapp.pages import admin, dashboard, login, register, settings  # noqa: F401
 from energyapp.services import chat
 from energyapp.settings import get_settings
+from energyapp.states import tab_reset
+from energyapp.states.gate import SessionGate
 
 configure_logging(get_settings())
-reflex_patches.apply()
+reflex_patches.apply(on_disconnect=tab_reset.forget_secrets_of)
 
 
 @rx.page(route="/", title="EnergyApp")
@@ -46,7 +49,12 @@ async def sweep_interrupted_answers() -> None:
 
 
 # The theme is configured in rxconfig.py (RadixThemesPlugin).
-app = rx.App(api_transformer=[create_api(), trust_forwarded_proto], html_lang="es",
-             stylesheets=["/chat.css"])
+# Transformers wrap in order: the API mounts Reflex (and, in prod, the built frontend), then
+# the scheme from a trusted proxy, then headers on every HTTP response (pages included).
+app = rx.App(api_transformer=[create_api(), trust_forwarded_proto, security_headers],
+             html_lang="es", stylesheets=["/chat.css"])
+# Every websocket event passes the gate first, before Reflex's hydration sends any var.
+app.add_middleware(SessionGate(), index=0)
 app.register_lifespan_task(size_thread_pool)
 app.register_lifespan_task(sweep_interrupted_answers)
+tab_reset.install(app)

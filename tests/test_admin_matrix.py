@@ -161,26 +161,48 @@ def test_api_matrix(api, world: World, actor: str, target: str, action: str) -> 
 # --- through the Reflex state handlers -----------------------------------------------------------
 def admin_state_for(world: World, actor: str):
     import reflex as rx
-    from reflex.istate.data import RouterData
 
     import energyapp.energyapp  # noqa: F401 - registers every state
     from energyapp.states.admin import AdminState
 
     with session_scope() as db:
         user = db.get(User, world.users[actor].id)
-        token = sessions.create_session(db, user, "10.0.0.9", "pytest")
+        token = sessions.create_session(db, user, "10.0.0.9", "pytest").token
     root = rx.State(_reflex_internal_init=True)
     state = root.get_substate(AdminState.get_full_name().split("."))
-    state.router = RouterData.from_router_data({
+    root.router_data = root._update_router_vars({
         "headers": {"cookie": f"energyapp_session={token}", "user-agent": "pytest"},
-        "ip": "10.0.0.9", "pathname": "/admin"})
+        "ip": "10.0.0.9", "pathname": "/admin", "sid": "sid-1", "token": "tab-1"}, {})
     return state
 
 
+HANDLER_OF = {"list": "load", "conversations": "select_user", "read": "select_conversation",
+              "reassign_from": "reassign", "reassign_to": "reassign", "change_role": "set_role",
+              "deactivate": "set_active", "reset_2fa": "reset_two_factor", "unlock": "unlock",
+              "sessions": "load_user_sessions"}
+
+
+async def passes_gate(state, action: str) -> bool:
+    """The one gate every UI event goes through first (states/gate.py)."""
+    from reflex_base.event import Event
+    from reflex_base.utils.format import format_event_handler
+
+    from energyapp.states.gate import SessionGate
+
+    handler = type(state).event_handlers[HANDLER_OF[action]]
+    refusal = await SessionGate().preprocess(
+        app=None, state=state._get_root_state(), event=Event(name=format_event_handler(handler)))
+    return refusal is None
+
+
 async def call_state(state, world: World, key: str, action: str) -> bool:
-    """Run the handler; True when it succeeded (no error shown, data returned)."""
+    """Run the handler through the gate; True when it succeeded (no error shown, data
+    returned)."""
     user_id = world.users[key].id
     state.error = ""
+    if not await passes_gate(state, action):
+        state.error = "(rechazado por la puerta: redirección)"
+        return False
     match action:
         case "list":
             await state.load()

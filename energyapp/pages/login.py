@@ -28,7 +28,9 @@ def _demo_buttons() -> rx.Component:
             *[
                 rx.button(
                     ROLE_LABELS.get(account.role.value, account.role.value),
-                    on_click=LoginState.fill_demo(account.email, account.password),
+                    # Demo passwords are public (seeded, shown here): filled in the page only.
+                    on_click=[LoginState.set_email(account.email),
+                              rx.set_value("password", account.password)],
                     variant="soft",
                     type="button",
                     width="100%",
@@ -54,7 +56,6 @@ def _password_step() -> rx.Component:
                               placeholder="nombre@empresa.cl", auto_complete="username",
                               required=True, max_length=254),
                 labeled_input("Contraseña", "password", type="password",
-                              value=LoginState.password, on_change=LoginState.set_password,
                               auto_complete="current-password", required=True),
                 rx.button("Entrar", type="submit", width="100%", size="3",
                           loading=LoginState.busy, disabled=not_ready()),
@@ -78,8 +79,7 @@ def _code_step() -> rx.Component:
             rx.callout("Tu cuenta tiene verificación en dos pasos. Escribe el código de 6 dígitos "
                        "de tu aplicación de autenticación (o un código de recuperación).",
                        icon="shield_check", color_scheme="blue", width="100%"),
-            labeled_input("Código de verificación", "code", value=LoginState.code,
-                          on_change=LoginState.set_code, auto_complete="one-time-code",
+            labeled_input("Código de verificación", "code", auto_complete="one-time-code",
                           input_mode="numeric", placeholder="123456", auto_focus=True,
                           max_length=20),
             rx.button("Verificar", type="submit", width="100%", size="3",

@@ -47,17 +47,11 @@ def _password() -> rx.Component:
     form = rx.form(
         rx.vstack(
             labeled_input("Contraseña actual", "current_password", type="password",
-                          value=SettingsState.current_password,
-                          on_change=SettingsState.set_current_password,
                           auto_complete="current-password", required=True),
             labeled_input("Nueva contraseña", "new_password", type="password",
-                          value=SettingsState.new_password,
-                          on_change=SettingsState.set_new_password,
                           auto_complete="new-password", required=True,
                           hint=SettingsState.password_rule),
             labeled_input("Repite la nueva contraseña", "new_confirmation", type="password",
-                          value=SettingsState.new_confirmation,
-                          on_change=SettingsState.set_new_confirmation,
                           auto_complete="new-password", required=True),
             rx.button("Cambiar contraseña", type="submit", loading=SettingsState.password_busy),
             spacing="3",
@@ -97,10 +91,8 @@ def totp_setup_flow() -> rx.Component:
         rx.form(
             rx.vstack(
                 labeled_input("2. Escribe el código de 6 dígitos", "setup_code",
-                              value=SettingsState.setup_code,
-                              on_change=SettingsState.set_setup_code, input_mode="numeric",
-                              auto_complete="one-time-code", placeholder="123456",
-                              max_length=20),
+                              input_mode="numeric", auto_complete="one-time-code",
+                              placeholder="123456", max_length=20),
                 rx.hstack(
                     rx.button("Activar", type="submit", loading=SettingsState.totp_busy),
                     rx.button("Cancelar", type="button", variant="soft", color_scheme="gray",
@@ -114,6 +106,7 @@ def totp_setup_flow() -> rx.Component:
         ),
         spacing="3",
         width="100%",
+        on_unmount=SettingsState.forget_secrets,
     )
     codes = rx.vstack(
         rx.callout("Guarda estos códigos de recuperación en un lugar seguro. Cada uno sirve una "
@@ -127,6 +120,7 @@ def totp_setup_flow() -> rx.Component:
         rx.button("Ya los guardé", on_click=SettingsState.codes_saved),
         spacing="3",
         width="100%",
+        on_unmount=SettingsState.forget_secrets,
     )
     return rx.match(
         SettingsState.totp_stage,
@@ -142,12 +136,8 @@ def _two_factor() -> rx.Component:
             rx.text("Para desactivarla confirma tu contraseña y un código actual.", size="2",
                     color_scheme="gray"),
             labeled_input("Contraseña", "disable_password", type="password",
-                          value=SettingsState.disable_password,
-                          on_change=SettingsState.set_disable_password,
                           auto_complete="current-password", required=True),
-            labeled_input("Código de verificación", "disable_code",
-                          value=SettingsState.disable_code,
-                          on_change=SettingsState.set_disable_code, input_mode="numeric",
+            labeled_input("Código de verificación", "disable_code", input_mode="numeric",
                           auto_complete="one-time-code", required=True, max_length=20),
             rx.button("Desactivar", type="submit", color_scheme="red", variant="soft",
                       loading=SettingsState.totp_busy),
@@ -184,6 +174,7 @@ def _session_item(row: rx.Var[dict]) -> rx.Component:
             rx.hstack(
                 rx.text(row["browser"], weight="medium", size="2"),
                 rx.cond(row["current"] != "", rx.badge("Esta sesión", color_scheme="green")),
+                rx.cond(row["api"] != "", rx.badge("API", color_scheme="blue")),
                 align="center",
             ),
             rx.text("IP ", row["ip"], " · última actividad ", row["last_seen"], size="1",

@@ -1,4 +1,8 @@
-"""Who may see, reassign and manage whom. The one place these rules live.
+"""Who may do what now, and who may see, reassign and manage whom. The one place these
+rules live.
+
+- `authorize(user, access)`: the one gate both channels use (API dependencies and every Reflex
+  event handler), from the caller's live session: signed in, active, 2FA setup pending, role.
 
 - admin: every user and conversation; may reassign to any active user; manages users.
 - supervisor: the `trabajador` users and self; may reassign within that scope; manages nobody.
@@ -11,16 +15,48 @@ not do, consistently.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import ColumnElement, false, or_, true
 from sqlmodel import col
 
 from energyapp.db.models import Role, User
-from energyapp.services.errors import Forbidden, NotFound
+from energyapp.services.errors import Forbidden, NotAuthenticated, NotFound
 from energyapp.services.views import UserView
 
 STAFF = (Role.admin, Role.supervisor)
 USER_NOT_FOUND = "El usuario no existe."
 CONVERSATION_NOT_FOUND = "La conversación no existe."
+SIGN_IN = "Debes iniciar sesión."
+SETUP_PENDING = "Debes activar la verificación en dos pasos antes de continuar."
+STAFF_ONLY = "Solo administradores y supervisores pueden usar esta sección."
+
+
+class Access(StrEnum):
+    """What an operation demands of its caller, from least to most."""
+
+    public = "public"  # anyone, signed in or not (login, registration)
+    setup = "setup"  # signed in, also while required 2FA is not set up yet (setup, logout, /me)
+    user = "user"  # signed in, 2FA done when required
+    staff = "staff"  # admin or supervisor
+    admin = "admin"
+
+
+def authorize(user: UserView | None, access: Access) -> None:
+    """Raise NotAuthenticated (code `not_authenticated`) or Forbidden (`totp_setup_required`,
+    `forbidden`) unless `user` (None: anonymous) may use an operation that demands `access`."""
+    if access == Access.public:
+        return
+    if user is None:
+        raise NotAuthenticated(SIGN_IN, code="not_authenticated")
+    if access == Access.setup:
+        return
+    if user.must_setup_totp:
+        raise Forbidden(SETUP_PENDING, code="totp_setup_required")
+    if access == Access.staff and not is_staff(user):
+        raise Forbidden(STAFF_ONLY, code="forbidden")
+    if access == Access.admin and user.role != Role.admin:
+        raise Forbidden("Solo un administrador puede realizar esta acción.", code="forbidden")
 
 
 def is_staff(actor: UserView) -> bool:
@@ -29,7 +65,7 @@ def is_staff(actor: UserView) -> bool:
 
 def require_staff(actor: UserView) -> None:
     if not is_staff(actor):
-        raise Forbidden("Solo administradores y supervisores pueden usar esta sección.")
+        raise Forbidden(STAFF_ONLY)
 
 
 def require_admin(actor: UserView, action: str = "esta acción") -> None:

@@ -14,8 +14,9 @@ def email_domain(email: str) -> str:
 
 
 def must_setup_totp(user: User, settings: Settings) -> bool:
-    """2FA is demanded before anything else for some domains and roles until it is on."""
-    if user.totp_enabled:
+    """2FA is demanded before anything else for some domains and roles until it is on; never of
+    a demo account, which may not set it up (it would lock every other visitor out)."""
+    if user.totp_enabled or user.is_demo:
         return False
     return (email_domain(user.email) in settings.totp_autosetup_domains
             or user.role in settings.totp_required_roles)
@@ -93,10 +94,11 @@ class SessionView:
     created_at: str
     last_seen_at: str
     current: bool
+    channel: str = "web"  # "api": an API login (it also holds refresh tokens)
 
     @classmethod
     def of(cls, row: AuthSession, current_id: int | None) -> SessionView:
         assert row.id is not None
         return cls(id=row.id, ip=row.ip or "", user_agent=row.user_agent or "",
                    created_at=iso(row.created_at) or "", last_seen_at=iso(row.last_seen_at) or "",
-                   current=row.id == current_id)
+                   current=row.id == current_id, channel=row.channel or "web")

@@ -1,7 +1,8 @@
 """State of /admin: users | conversations | messages, reassignment, user management, audit.
 
-Every handler resolves the actor from the session again and lets the admin services apply the
-policy; the page being open, or an id sent from the browser, grants nothing."""
+The gate lets only admins and supervisors in (2FA done when required); each handler passes the
+caller it resolved to the admin services, which apply the policy per target. The page being
+open, or an id sent from the browser, grants nothing."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ import reflex as rx
 from energyapp.services import admin
 from energyapp.services.admin import AuditRow, ConversationRow, UserRow
 from energyapp.services.errors import ServiceError
+from energyapp.services.policy import Access
 from energyapp.services.views import UserView, browser_label, local_time
-from energyapp.states.auth import client_ip, current_session, login_redirect
+from energyapp.states.auth import client_ip
 from energyapp.states.chat import STATUS_NOTES
+from energyapp.states.gate import caller, gated
 
 PAGE = 50
 ROLE_LABELS = {"admin": "Administrador", "supervisor": "Supervisor", "trabajador": "Trabajador"}
@@ -110,10 +113,6 @@ class AdminState(rx.State):
     audit_to: str = ""
     audit_more: bool = False
 
-    async def _actor(self) -> UserView | None:
-        resolved = await current_session(self)
-        return resolved.user if resolved else None
-
     @rx.var
     def selected_conversation(self) -> dict[str, str]:
         return next((c for c in self.conversations
@@ -128,13 +127,9 @@ class AdminState(rx.State):
             return None
 
     # --- loading ------------------------------------------------------------------------------
-    @rx.event
+    @gated(Access.staff)
     async def load(self) -> rx.event.EventSpec | None:
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
-        if actor.role not in ("admin", "supervisor"):
-            return rx.redirect("/dashboard", replace=True)
+        actor = caller().user
         self.is_admin, self.error, self.notice = actor.role == "admin", "", ""
         await self._load_users(actor, reset=True)
         targets = await self._run(admin.reassign_targets, actor)
@@ -154,20 +149,16 @@ class AdminState(rx.State):
         self.users = page if reset else [*self.users, *page]
         self.users_more, self.users_loaded = len(rows) > PAGE, True
 
-    @rx.event
+    @gated(Access.staff)
     async def search_users(self, value: str) -> rx.event.EventSpec | None:
         self.user_search = str(value)[:200]
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
+        actor = caller().user
         await self._load_users(actor, reset=True)
         return None
 
-    @rx.event
+    @gated(Access.staff)
     async def more_users(self) -> rx.event.EventSpec | None:
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
+        actor = caller().user
         await self._load_users(actor, reset=False)
         return None
 
@@ -185,11 +176,9 @@ class AdminState(rx.State):
         self.conversations = page if reset else [*self.conversations, *page]
         self.conversations_more = len(rows) > PAGE
 
-    @rx.event
+    @gated(Access.staff)
     async def select_user(self, user_id: str) -> rx.event.EventSpec | None:
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
+        actor = caller().user
         target = _id(user_id)
         if target is None:
             return None
@@ -199,20 +188,16 @@ class AdminState(rx.State):
         await self._load_conversations(actor)
         return None
 
-    @rx.event
+    @gated(Access.staff)
     async def more_conversations(self) -> rx.event.EventSpec | None:
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
+        actor = caller().user
         await self._load_conversations(actor, reset=False)
         return None
 
-    @rx.event
+    @gated(Access.staff)
     async def select_conversation(self, conversation_id: str) -> rx.event.EventSpec | None:
         """Open a transcript (recorded in the audit trail by the service)."""
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
+        actor = caller().user
         target = _id(conversation_id)
         if target is None:
             return None
@@ -230,15 +215,13 @@ class AdminState(rx.State):
         return None
 
     # --- reassignment --------------------------------------------------------------------
-    @rx.event
+    @gated(Access.staff)
     def set_reassign_to(self, value: str) -> None:
         self.reassign_to = str(value)[:20]
 
-    @rx.event
+    @gated(Access.staff)
     async def reassign(self) -> rx.event.EventSpec | None:
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
+        actor = caller().user
         target = _id(self.reassign_to)
         if not self.selected_conversation_id or target is None:
             self.error = "Elige a quién reasignar la conversación."
@@ -256,11 +239,9 @@ class AdminState(rx.State):
         self.notice = "Conversación reasignada."
         return rx.toast.success("Conversación reasignada.")
 
-    @rx.event
+    @gated(Access.staff)
     async def reassign_all(self) -> rx.event.EventSpec | None:
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
+        actor = caller().user
         target = _id(self.reassign_to)
         if not self.selected_user_id or target is None:
             self.error = "Elige a quién pasar todas las conversaciones."
@@ -278,9 +259,7 @@ class AdminState(rx.State):
     # --- user management (admins) ---------------------------------------------------------
     async def _manage(self, call, *args: object, done: str,  # noqa: ANN001
                       **kwargs: object) -> rx.event.EventSpec | None:
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
+        actor = caller().user
         self.error = ""
         result = await self._run(call, actor, self.selected_user_id, *args, **kwargs)
         if result is None and self.error:
@@ -291,42 +270,38 @@ class AdminState(rx.State):
         self.notice = done
         return rx.toast.success(done)
 
-    @rx.event
+    @gated(Access.staff)
     async def set_role(self, role: str) -> rx.event.EventSpec | None:
         return await self._manage(admin.update_user, role=str(role)[:20], ip=client_ip(self),
                                   done="Rol actualizado.")
 
-    @rx.event
+    @gated(Access.staff)
     async def set_active(self, active: bool) -> rx.event.EventSpec | None:
         return await self._manage(
             admin.update_user, is_active=bool(active), ip=client_ip(self),
             done="Usuario activado." if active else "Usuario desactivado y desconectado.")
 
-    @rx.event
+    @gated(Access.staff)
     async def reset_two_factor(self) -> rx.event.EventSpec | None:
         return await self._manage(admin.reset_two_factor, client_ip(self),
                                   done="Verificación en dos pasos reiniciada.")
 
-    @rx.event
+    @gated(Access.staff)
     async def unlock(self) -> rx.event.EventSpec | None:
         return await self._manage(admin.unlock, client_ip(self), done="Cuenta desbloqueada.")
 
-    @rx.event
+    @gated(Access.staff)
     async def load_user_sessions(self) -> rx.event.EventSpec | None:
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
+        actor = caller().user
         rows = await self._run(admin.user_sessions, actor, self.selected_user_id)
         self.user_sessions = [{"id": str(s.id), "browser": browser_label(s.user_agent),
                                "ip": s.ip or "—", "last_seen": local_time(s.last_seen_at)}
                               for s in rows or []]
         return None
 
-    @rx.event
+    @gated(Access.staff)
     async def revoke_user_session(self, session_id: str) -> rx.event.EventSpec | None:
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
+        actor = caller().user
         target = _id(session_id)
         if target is None:
             return None
@@ -335,34 +310,32 @@ class AdminState(rx.State):
         return AdminState.load_user_sessions
 
     # --- audit ------------------------------------------------------------------------------
-    @rx.event
+    @gated(Access.staff)
     async def show_tab(self, tab: str | list[str]) -> rx.event.EventSpec | None:
         self.tab = "audit" if tab == "audit" else "oversight"
         if self.tab == "audit":
             return AdminState.load_audit
         return None
 
-    @rx.event
+    @gated(Access.staff)
     def set_audit_action(self, value: str) -> None:
         self.audit_action = str(value)[:60]
 
-    @rx.event
+    @gated(Access.staff)
     def set_audit_actor(self, value: str) -> None:
         self.audit_actor = str(value)[:20]
 
-    @rx.event
+    @gated(Access.staff)
     def set_audit_from(self, value: str) -> None:
         self.audit_from = str(value)[:10]
 
-    @rx.event
+    @gated(Access.staff)
     def set_audit_to(self, value: str) -> None:
         self.audit_to = str(value)[:10]
 
-    @rx.event
+    @gated(Access.staff)
     async def load_audit(self, more: bool = False) -> rx.event.EventSpec | None:
-        actor = await self._actor()
-        if actor is None:
-            return login_redirect("/admin")
+        actor = caller().user
         self.error = ""
         until = _day(self.audit_to)
         offset = len(self.audit_rows) if more is True else 0
@@ -381,6 +354,6 @@ class AdminState(rx.State):
             {"value": a, "label": ACTION_LABELS.get(a, a)} for a in actions or [])]
         return None
 
-    @rx.event
+    @gated(Access.staff)
     async def more_audit(self) -> rx.event.EventSpec | None:
         return await self.load_audit(more=True)

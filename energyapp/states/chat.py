@@ -2,8 +2,9 @@
 
 Streaming runs as a background event: the turn is saved first, then tokens are batched into
 `LiveAnswerState` about every `stream_flush_ms` (one small websocket delta per batch, never
-per token), and the finished message joins `ChatState.messages` once. Every handler resolves the
-session again before touching data.
+per token), and the finished message joins `ChatState.messages` once. The gate resolved the
+caller before each handler; a stream stops if its tab stops belonging to the session that started
+it (logout, revocation).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from energyapp.services import chat, conversations
 from energyapp.services.chat import Finished, Turn
 from energyapp.services.conversations import ConversationView, MessageView
 from energyapp.services.errors import ServiceError
+from energyapp.services.policy import Access
 from energyapp.services.views import local_time
 from energyapp.settings import get_settings
-from energyapp.states.auth import current_session, login_redirect
+from energyapp.states.gate import caller, gated, still_bound
 
 STATUS_NOTES = {
     "stopped": "Respuesta detenida. Lo escrito hasta ese momento quedó guardado.",
@@ -108,12 +110,10 @@ class ChatState(rx.State):
     _inflight_text: str = ""  # what is being sent now: a double click is ignored quietly
 
     # --- loading ------------------------------------------------------------------------------
-    @rx.event
+    @gated(Access.user)
     async def load(self) -> rx.event.EventSpec | None:
         """on_load, after the guard: the sidebar, and the open conversation if still ours."""
-        resolved = await current_session(self)
-        if resolved is None:
-            return login_redirect("/dashboard")
+        resolved = caller()
         settings = get_settings()
         self.max_chars = settings.max_message_chars
         self.model = self.model or settings.ollama_model
@@ -133,43 +133,39 @@ class ChatState(rx.State):
         self.conversations = [conversation_row(v) for v in views]
         self.list_loaded = True
 
-    @rx.event
+    @gated(Access.user)
     async def set_search(self, value: str) -> rx.event.EventSpec | None:
         self.search = str(value)[:200]
-        resolved = await current_session(self)
-        if resolved is None:
-            return login_redirect("/dashboard")
+        resolved = caller()
         await self._reload_list(resolved.user.id)
         return None
 
-    @rx.event
+    @gated(Access.user)
     def set_model(self, value: str) -> None:
         self.model = str(value)[:100]
 
-    @rx.event
+    @gated(Access.user)
     def set_drawer_open(self, value: bool) -> None:
         self.drawer_open = bool(value)
 
-    @rx.event
+    @gated(Access.user)
     def close_drawer(self) -> None:
         self.drawer_open = False
 
-    @rx.event
+    @gated(Access.user)
     def set_draft(self, value: str) -> None:
         self.draft = str(value)[:200_000]  # over the limit is refused on send, never cut here
 
-    @rx.event
+    @gated(Access.user)
     def new_conversation(self) -> None:
         if self.sending:
             self.error = "Espera a que termine la respuesta o detenla antes de cambiar."
             return
         self.active_id, self.active_title, self.messages, self.error = 0, "", [], ""
 
-    @rx.event
+    @gated(Access.user)
     async def open_conversation(self, conversation_id: str) -> rx.event.EventSpec | None:
-        resolved = await current_session(self)
-        if resolved is None:
-            return login_redirect("/dashboard")
+        resolved = caller()
         target = _as_id(conversation_id)
         if self.sending and target != self.active_id:
             self.error = "Espera a que termine la respuesta o detenla antes de cambiar."
@@ -192,7 +188,7 @@ class ChatState(rx.State):
         return None
 
     # --- sending and streaming ----------------------------------------------------------------
-    @rx.event(background=True)
+    @gated(Access.user, background=True)
     async def send_message(self, form: dict | None = None):  # noqa: ANN201 - event generator
         async with self:
             if isinstance(form, dict) and "draft" in form:
@@ -201,10 +197,7 @@ class ChatState(rx.State):
                 if self.draft.strip() != self._inflight_text:  # not just a double click
                     self.error = "Espera a que termine la respuesta actual o detenla."
                 return
-            resolved = await current_session(self)
-            if resolved is None:
-                yield login_redirect("/dashboard")
-                return
+            resolved = caller()
             try:
                 text = chat.clean_message(self.draft)
             except ServiceError as exc:
@@ -212,6 +205,7 @@ class ChatState(rx.State):
                 return
             self.sending, self.error, self._inflight_text = True, "", text
             user_id, conversation_id = resolved.user.id, self.active_id or None
+            session_id = resolved.session_id
             requested_model = self.model
             (await self.get_state(LiveAnswerState))._begin()
         try:
@@ -230,20 +224,18 @@ class ChatState(rx.State):
             self.messages = [*self.messages, message_row(turn.user_message)]
             self._stop_requested = False
             await self._reload_list(user_id)
-        await self._stream(turn, user_id)
+        await self._stream(turn, user_id, session_id)
 
-    @rx.event(background=True)
+    @gated(Access.user, background=True)
     async def regenerate(self):  # noqa: ANN201 - event generator
         """A new answer to the last message (also the "Reintentar" action after an error)."""
         async with self:
             if self.sending or not self.active_id:
                 return
-            resolved = await current_session(self)
-            if resolved is None:
-                yield login_redirect("/dashboard")
-                return
+            resolved = caller()
             self.sending, self.error, self._stop_requested = True, "", False
             user_id, conversation_id = resolved.user.id, self.active_id
+            session_id = resolved.session_id
             (await self.get_state(LiveAnswerState))._begin()
         try:
             turn = await asyncio.to_thread(chat.start_regeneration, user_id, conversation_id)
@@ -252,7 +244,7 @@ class ChatState(rx.State):
                 self.sending, self.error = False, exc.message
                 (await self.get_state(LiveAnswerState))._end()
             return
-        await self._stream(turn, user_id)
+        await self._stream(turn, user_id, session_id)
 
     @staticmethod
     async def _choose_model(requested: str) -> str:
@@ -265,7 +257,7 @@ class ChatState(rx.State):
             raise ServiceError(error.message) from None
         return chat.choose_model(requested, available)
 
-    async def _stream(self, turn: Turn, user_id: int) -> None:
+    async def _stream(self, turn: Turn, user_id: int, session_id: int) -> None:
         # Deltas already come one per paced Ollama read (a tick of `stream_flush_ms`); each is
         # flushed unless the previous flush was under half a tick ago (two reads can straddle a
         # tick's edge): then it rides with the next one.
@@ -283,6 +275,8 @@ class ChatState(rx.State):
                 if time.monotonic() - last_flush < min_gap:
                     continue
                 async with self:
+                    if not await still_bound(self, session_id):
+                        break  # signed out meanwhile: the tab was reset; the answer is saved
                     (await self.get_state(LiveAnswerState))._append("".join(pending))
                     stop = self._stop_requested
                 pending.clear()
@@ -291,9 +285,10 @@ class ChatState(rx.State):
                     break
         finally:
             await stream.aclose()  # an early exit saves the partial answer as "stopped"
-        await self._show_final(turn, user_id, outcome)
+        await self._show_final(turn, user_id, session_id, outcome)
 
-    async def _show_final(self, turn: Turn, user_id: int, outcome: Finished | None) -> None:
+    async def _show_final(self, turn: Turn, user_id: int, session_id: int,
+                          outcome: Finished | None) -> None:
         try:
             _view, saved = await asyncio.to_thread(conversations.get_with_messages, user_id,
                                                    turn.conversation_id)
@@ -306,28 +301,28 @@ class ChatState(rx.State):
             if outcome.error.kind == LLMFailure.unavailable:
                 note = SPANISH[LLMFailure.unavailable]
         async with self:
+            if not await still_bound(self, session_id):
+                return  # the tab was reset for another session: show it nothing
             (await self.get_state(LiveAnswerState))._end()
             if final is not None and turn.conversation_id == self.active_id:
                 self.messages = [*self.messages, message_row(final, note)]
             self.sending = False
             await self._reload_list(user_id)
 
-    @rx.event
+    @gated(Access.user)
     def stop(self) -> None:
         """Stop button: the stream ends at its next flush and keeps what was written."""
         if self.sending:
             self._stop_requested = True
 
     # --- managing conversations ------------------------------------------------------------
-    @rx.event
+    @gated(Access.user)
     def set_rename_value(self, value: str) -> None:
         self.rename_value = str(value)[:1000]
 
-    @rx.event
+    @gated(Access.user)
     async def rename(self, form: dict | None = None) -> rx.event.EventSpec | None:
-        resolved = await current_session(self)
-        if resolved is None:
-            return login_redirect("/dashboard")
+        resolved = caller()
         if isinstance(form, dict) and "title" in form:
             self.rename_value = str(form["title"])[:1000]
         if not self.active_id:
@@ -342,11 +337,9 @@ class ChatState(rx.State):
         await self._reload_list(resolved.user.id)
         return None
 
-    @rx.event
+    @gated(Access.user)
     async def delete_active(self) -> rx.event.EventSpec | None:
-        resolved = await current_session(self)
-        if resolved is None:
-            return login_redirect("/dashboard")
+        resolved = caller()
         if not self.active_id or self.sending:
             return None
         try:

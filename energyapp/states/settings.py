@@ -1,6 +1,8 @@
 """State of /settings and /setup-2fa: password, two-step verification and sessions.
 
-Every handler resolves the session again: the page being open proves nothing."""
+The gate resolved the caller before each handler. Passwords and codes arrive in the submitted
+form and never enter a var; the TOTP secret, its QR and the recovery codes are shown once and
+forgotten when the page is left (see `SECRET_VARS`)."""
 
 from __future__ import annotations
 
@@ -10,14 +12,15 @@ import reflex as rx
 
 from energyapp.services import accounts, sessions, two_factor
 from energyapp.services.errors import ServiceError
+from energyapp.services.policy import Access
 from energyapp.services.views import SessionView, browser_label, local_time
-from energyapp.states.auth import (
-    SETUP_2FA_ROUTE,
-    AuthState,
-    client_ip,
-    current_session,
-    login_redirect,
-)
+from energyapp.states.auth import SETUP_2FA_ROUTE, AuthState, client_ip
+from energyapp.states.gate import caller, forget_when_leaving, gated
+from energyapp.states.login import MAX_PASSWORD, form_field
+
+# Shown once, on these pages only: cleared when another page loads and when the tab goes away.
+SECRET_VARS = ("qr_data_uri", "manual_secret", "recovery_codes", "totp_stage")
+SECRET_PAGES = ("/settings", SETUP_2FA_ROUTE)
 
 
 def _when(iso_value: str) -> str:
@@ -32,14 +35,12 @@ def _session_row(view: SessionView) -> dict[str, str]:
         "last_seen": _when(view.last_seen_at),
         "created": _when(view.created_at),
         "current": "1" if view.current else "",
+        "api": "1" if view.channel == "api" else "",
     }
 
 
 class SettingsState(rx.State):
     # password
-    current_password: str = ""
-    new_password: str = ""
-    new_confirmation: str = ""
     password_error: str = ""
     change_notice: str = ""
     password_busy: bool = False
@@ -47,149 +48,122 @@ class SettingsState(rx.State):
     totp_stage: str = ""
     qr_data_uri: str = ""
     manual_secret: str = ""
-    setup_code: str = ""
     recovery_codes: list[str] = []  # noqa: RUF012 - Reflex copies var defaults
     totp_error: str = ""
     totp_done: str = ""
-    disable_password: str = ""
-    disable_code: str = ""
     totp_busy: bool = False
     # sessions
     session_rows: list[dict[str, str]] = []  # noqa: RUF012 - Reflex copies var defaults
     sessions_error: str = ""
     sessions_loaded: bool = False
 
-    @rx.event
-    def set_current_password(self, value: str) -> None:
-        self.current_password = str(value)[:1024]
-
-    @rx.event
-    def set_new_password(self, value: str) -> None:
-        self.new_password = str(value)[:1024]
-
-    @rx.event
-    def set_new_confirmation(self, value: str) -> None:
-        self.new_confirmation = str(value)[:1024]
-
-    @rx.event
-    def set_setup_code(self, value: str) -> None:
-        self.setup_code = str(value)[:20]
-
-    @rx.event
-    def set_disable_password(self, value: str) -> None:
-        self.disable_password = str(value)[:1024]
-
-    @rx.event
-    def set_disable_code(self, value: str) -> None:
-        self.disable_code = str(value)[:20]
-
     @rx.var
     def password_rule(self) -> str:
         return accounts.password_rule()
 
     async def _refresh_user(self) -> None:
-        auth = await self.get_state(AuthState)
-        auth._show(await current_session(self))
+        resolved = await asyncio.to_thread(sessions.resolve_by_id, caller().session_id)
+        (await self.get_state(AuthState))._show(resolved)
 
-    @rx.event
-    async def load(self) -> rx.event.EventSpec | None:
+    @gated(Access.user)
+    async def load(self) -> None:
         """on_load: reset the forms and list the sessions."""
         self.password_error = self.change_notice = self.totp_error = self.totp_done = ""
         if self.totp_stage == "scan":
             self.totp_stage = ""
-        return await self.load_sessions()
+        await self._list_sessions()
 
-    @rx.event
-    async def load_sessions(self) -> rx.event.EventSpec | None:
-        resolved = await current_session(self)
-        if resolved is None:
-            return login_redirect("/settings")
+    @gated(Access.user)
+    async def load_sessions(self) -> None:
+        await self._list_sessions()
+
+    async def _list_sessions(self) -> None:
+        resolved = caller()
         views = await asyncio.to_thread(sessions.list_active, resolved.user.id,
                                         resolved.session_id)
         self.session_rows = [_session_row(v) for v in views]
         self.sessions_loaded, self.sessions_error = True, ""
-        return None
 
-    @rx.event
+    @gated(Access.user)
     async def change_password(self, form: dict | None = None):  # noqa: ANN201
-        resolved = await current_session(self)
-        if resolved is None:
-            yield login_redirect("/settings")
-            return
-        form = form if isinstance(form, dict) else {}
-        self.set_current_password(form.get("current_password", self.current_password))
-        self.set_new_password(form.get("new_password", self.new_password))
-        self.set_new_confirmation(form.get("new_confirmation", self.new_confirmation))
+        resolved = caller()
+        current = form_field(form, "current_password", MAX_PASSWORD)
+        new = form_field(form, "new_password", MAX_PASSWORD)
+        confirmation = form_field(form, "new_confirmation", MAX_PASSWORD)
         self.password_error = self.change_notice = ""
         self.password_busy = True
         yield
         try:
             await asyncio.to_thread(
-                accounts.change_password, resolved.user.id, self.current_password,
-                self.new_password, self.new_confirmation, client_ip(self),
-                resolved.session_id,
+                accounts.change_password, resolved.user.id, current, new, confirmation,
+                client_ip(self), resolved.session_id,
             )
-            self.current_password = self.new_password = self.new_confirmation = ""
+            yield [rx.set_value(field, "") for field in  # typed passwords leave the page too
+                   ("current_password", "new_password", "new_confirmation")]
             self.change_notice = (
                 "Contraseña actualizada. Cerramos tus demás sesiones por seguridad.")
-            yield SettingsState.load_sessions
+            await self._list_sessions()
         except ServiceError as exc:
             self.password_error = exc.message
         finally:
             self.password_busy = False
 
-    @rx.event
-    async def start_totp_setup(self) -> rx.event.EventSpec | None:
+    @gated(Access.setup)
+    async def start_totp_setup(self) -> None:
         """The button in /settings: a new secret."""
-        return await self._begin_totp_setup(keep_pending=False)
+        await self._begin_totp_setup(keep_pending=False)
 
-    @rx.event
-    async def resume_totp_setup(self) -> rx.event.EventSpec | None:
+    @gated(Access.setup)
+    async def resume_totp_setup(self) -> None:
         """/setup-2fa's load: the pending secret, if any, so a reload or a redirect back to the
         page keeps the QR already shown (and maybe scanned)."""
-        return await self._begin_totp_setup(keep_pending=True)
+        await self._begin_totp_setup(keep_pending=True)
 
-    async def _begin_totp_setup(self, *, keep_pending: bool) -> rx.event.EventSpec | None:
-        resolved = await current_session(self)
-        if resolved is None:
-            return login_redirect("/settings")
+    async def _begin_totp_setup(self, *, keep_pending: bool) -> None:
+        resolved = caller()
         self.totp_error = self.totp_done = ""
         try:
             start = await asyncio.to_thread(two_factor.begin_setup, resolved.user.id,
                                             keep_pending=keep_pending)
         except ServiceError as exc:
             self.totp_error = exc.message
-            return None
-        self.qr_data_uri, self.manual_secret = start.qr_data_uri, start.secret
-        self.setup_code, self.totp_stage = "", "scan"
-        return None
-
-    @rx.event
-    async def confirm_totp_setup(self, form: dict | None = None):  # noqa: ANN201
-        resolved = await current_session(self)
-        if resolved is None:
-            yield login_redirect("/settings")
             return
-        form = form if isinstance(form, dict) else {}
-        self.set_setup_code(form.get("setup_code", self.setup_code))
+        self.qr_data_uri, self.manual_secret = start.qr_data_uri, start.secret
+        self.totp_stage = "scan"
+
+    @gated(Access.setup)
+    async def confirm_totp_setup(self, form: dict | None = None):  # noqa: ANN201
+        resolved = caller()
+        code = form_field(form, "setup_code", 20)
         self.totp_error, self.totp_busy = "", True
         yield
         try:
             codes = await asyncio.to_thread(two_factor.confirm_setup, resolved.user.id,
-                                            self.setup_code, client_ip(self))
+                                            code, client_ip(self))
             self.recovery_codes, self.totp_stage = codes, "codes"
-            self.qr_data_uri = self.manual_secret = self.setup_code = ""
+            self.qr_data_uri = self.manual_secret = ""
             await self._refresh_user()
         except ServiceError as exc:
             self.totp_error = exc.message
         finally:
             self.totp_busy = False
 
-    @rx.event
+    @gated(Access.setup)
     def cancel_totp_setup(self) -> None:
         self.totp_stage, self.qr_data_uri, self.manual_secret, self.totp_error = "", "", "", ""
 
-    @rx.event
+    @gated(Access.setup)
+    def forget_secrets(self) -> None:
+        """The panel that shows the secret or the codes left the page."""
+        if self.totp_stage == "codes" or self.qr_data_uri:
+            self._reset_secrets()
+
+    def _reset_secrets(self) -> None:
+        self.qr_data_uri, self.manual_secret, self.recovery_codes = "", "", []
+        if self.totp_stage in ("scan", "codes"):
+            self.totp_stage = ""
+
+    @gated(Access.setup)
     def codes_saved(self) -> rx.event.EventSpec | None:
         """The user confirmed they stored the recovery codes: forget them for good."""
         self.recovery_codes, self.totp_stage = [], ""
@@ -198,35 +172,28 @@ class SettingsState(rx.State):
             return rx.redirect("/dashboard", replace=True)
         return None
 
-    @rx.event
+    @gated(Access.user)
     async def disable_totp(self, form: dict | None = None):  # noqa: ANN201
-        resolved = await current_session(self)
-        if resolved is None:
-            yield login_redirect("/settings")
-            return
-        form = form if isinstance(form, dict) else {}
-        self.set_disable_password(form.get("disable_password", self.disable_password))
-        self.set_disable_code(form.get("disable_code", self.disable_code))
+        resolved = caller()
+        password = form_field(form, "disable_password", MAX_PASSWORD)
+        code = form_field(form, "disable_code", 20)
         self.totp_error = self.totp_done = ""
         self.totp_busy = True
         yield
         try:
-            await asyncio.to_thread(two_factor.disable, resolved.user.id, self.disable_password,
-                                    self.disable_code, client_ip(self))
-            self.disable_password = self.disable_code = ""
+            await asyncio.to_thread(two_factor.disable, resolved.user.id, password, code,
+                                    client_ip(self), keep_session_id=resolved.session_id)
             self.totp_done = "Verificación en dos pasos desactivada."
             await self._refresh_user()
+            await self._list_sessions()
         except ServiceError as exc:
             self.totp_error = exc.message
-            self.disable_code = ""
         finally:
             self.totp_busy = False
 
-    @rx.event
+    @gated(Access.user)
     async def revoke_session(self, session_id: str) -> rx.event.EventSpec | None:
-        resolved = await current_session(self)
-        if resolved is None:
-            return login_redirect("/settings")
+        resolved = caller()
         try:
             target = int(session_id)
         except (TypeError, ValueError):
@@ -238,13 +205,15 @@ class SettingsState(rx.State):
             await asyncio.to_thread(sessions.revoke, resolved.user.id, target, client_ip(self))
         except ServiceError as exc:
             self.sessions_error = exc.message
-        return SettingsState.load_sessions
+        await self._list_sessions()
+        return None
 
-    @rx.event
-    async def revoke_other_sessions(self) -> rx.event.EventSpec | None:
-        resolved = await current_session(self)
-        if resolved is None:
-            return login_redirect("/settings")
+    @gated(Access.user)
+    async def revoke_other_sessions(self) -> None:
+        resolved = caller()
         await asyncio.to_thread(sessions.revoke_others, resolved.user.id, resolved.session_id,
                                 client_ip(self))
-        return SettingsState.load_sessions
+        await self._list_sessions()
+
+
+forget_when_leaving(SettingsState, SECRET_PAGES, SettingsState._reset_secrets)
