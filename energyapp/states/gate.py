@@ -139,15 +139,18 @@ def _route_path(root: BaseState) -> str:
     return path + query
 
 
-def login_redirect(path: str) -> rx.event.EventSpec:
+def login_redirect(path: str, *, ended: bool = False) -> rx.event.EventSpec:
+    """To /login, back to `path` afterwards; `ended`: the cookie was a session that ended
+    (revoked elsewhere, expired), and the login page says so."""
     target = safe_next(path, default="")
-    return rx.redirect(f"/login?next={quote(target, safe='')}" if target else "/login",
-                       replace=True)
+    query = [f"next={quote(target, safe='')}"] if target else []
+    query += ["ended=1"] if ended else []
+    return rx.redirect("/login" + ("?" + "&".join(query) if query else ""), replace=True)
 
 
-def _refusal(error: ServiceError, root: BaseState) -> rx.event.EventSpec:
+def _refusal(error: ServiceError, root: BaseState, had_cookie: bool) -> rx.event.EventSpec:
     if error.code == "not_authenticated":
-        return login_redirect(_route_path(root))
+        return login_redirect(_route_path(root), ended=had_cookie)
     if error.code == "totp_setup_required":
         return rx.redirect(SETUP_2FA_ROUTE, replace=True)
     return rx.redirect("/dashboard", replace=True)
@@ -174,7 +177,7 @@ class SessionGate(Middleware):
         try:
             policy.authorize(resolved.user if resolved else None, required)
         except ServiceError as error:
-            return await _refuse(root, _refusal(error, root))
+            return await _refuse(root, _refusal(error, root, had_cookie=bool(token)))
         if resolved is not None and resolved.needs_touch:
             await asyncio.to_thread(sessions.touch, resolved.session_id)
         _caller.set(resolved)

@@ -48,8 +48,9 @@ class LoginState(rx.State):
         self.error, self.busy, self.step = "", False, "password"
         self._pending_user_id = 0
         params = self.router.url.query_parameters
-        self.notice = ("Tu enlace de acceso expiró. Vuelve a ingresar."
-                       if params.get("expired") else "")
+        self.notice = ("Tu enlace de acceso expiró. Vuelve a ingresar." if params.get("expired")
+                       else "Tu sesión terminó: se cerró desde otro dispositivo o expiró. "
+                       "Vuelve a ingresar." if params.get("ended") else "")
         if optional_caller() is not None:
             return rx.redirect(self._next_path(), replace=True)
         return None

@@ -154,3 +154,14 @@ def test_unknown_handlers_never_log_the_payload(app_server: AppServer) -> None:
         sock.updates(1.5)
     time.sleep(0.5)
     assert canary not in app_server.log_path.read_text(errors="replace")
+
+
+def test_demo_accounts_refuse_2fa_over_the_socket_too(app_server: AppServer) -> None:
+    from energyapp.states.settings import SettingsState
+
+    cookie = login_cookie(app_server, "trabajador@alvaradomazzei.cl", "worker123")
+    with RawSocket(app_server.url, cookie=cookie) as tab:
+        tab.hydrate("/settings")
+        replies = text_of(tab.call(event(SettingsState, "start_totp_setup"), path="/settings"))
+        assert "demostración" in replies  # the service's Spanish refusal, shown on the page
+        assert "data:image/svg+xml" not in replies

@@ -169,8 +169,9 @@ def test_login_chat_and_reassign_through_caddy(stack: Stack, context) -> None:
     stack.standin.configure(tokens=40, tokens_per_second=20, first_token_delay=0.5)
     worker = context()
     _login(worker, "trabajador@alvaradomazzei.cl", "worker123")
-    cookie = next(c for c in worker.context.cookies() if c["name"] == "energyapp_session")
-    assert cookie["secure"] and cookie["httpOnly"]
+    cookie = next(c for c in worker.context.cookies()
+                  if c["name"] == "__Host-energyapp_session")  # https: the __Host- prefix
+    assert cookie["secure"] and cookie["httpOnly"] and cookie["path"] == "/"
     box = worker.get_by_label("Mensaje")
     box.fill("Informe de producción detrás de Caddy")
     box.press("Enter")

@@ -249,3 +249,5 @@ def test_a_revoked_or_expired_cookie_is_anonymous(personas: dict[str, Persona]) 
     asyncio.run(fill_with_foreign_data(root, admin))  # filled while it was live
     reply = asyncio.run(run_gate(root, chat_load))
     assert reply is not None and MARKER not in state_text(root)
+    paths = [e.payload.get("path") for e in reply.events]
+    assert "/login?next=%2Fdashboard&ended=1" in paths  # the login page says why
