@@ -4,8 +4,15 @@
    handler name, an undecodable payload, an argument of the wrong type) together with its
    payload and router data: typed passwords and the handshake's session cookie would land in
    stdout (journald). A filter on Reflex's log handlers cuts the payload out.
+   The same filter escapes control characters (a forged line break cannot forge a log line),
+   also on Socket.IO's own loggers, which quote a malformed packet in their tracebacks.
 2. A tab's socket closing runs a callback (the app forgets secrets shown in that tab).
-3. The state manager's purge of expired files (reflex-dev/reflex#7060), below.
+3. A saved tab state (`.states/` with one worker, Redis with several) never holds the
+   handshake's cookie or Authorization header: they are dropped from the router data when the
+   state is pickled, and the next event brings them from its socket again.
+4. What the browser reports through Reflex's public `handle_frontend_exception` event is logged
+   escaped, cut and rate-limited (`log_frontend_exception`).
+5. The state manager's purge of expired files (reflex-dev/reflex#7060), below.
 
 The single-worker state manager (StateManagerDisk) keeps each browser tab's UI state in
 `.states/`, so it survives a restart. Its write loop wakes each time a tab's
@@ -18,6 +25,7 @@ once a minute removes expired files at most a minute late.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import math
@@ -26,7 +34,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 from reflex.app import EventNamespace
+from reflex.istate.data import HeaderData, RouterData
 from reflex.istate.manager.disk import StateManagerDisk
+from reflex.state import State
 from reflex_base.utils import log as reflex_log
 
 from energyapp.logging_setup import scrub
@@ -53,13 +63,22 @@ _PAYLOAD_MARKERS = re.compile(
 REDACTED_PAYLOAD = "[event payload redacted]"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """One log record, one line: every control character as a visible escape."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 class RedactEventPayloads(logging.Filter):
     """Keeps the reason, drops the quoted event (and masks credential-shaped text)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         marker = _PAYLOAD_MARKERS.search(message)
-        clean = scrub(message[:marker.start()] + REDACTED_PAYLOAD if marker else message)
+        clean = escape_controls(scrub(
+            message[:marker.start()] + REDACTED_PAYLOAD if marker else message))
         if clean != message or record.args:
             record.msg, record.args = clean, None
         if record.exc_info and record.exc_info[1] is not None and marker:
@@ -71,10 +90,62 @@ class RedactEventPayloads(logging.Filter):
 _redactor = RedactEventPayloads()
 
 
+SOCKET_LOGGERS = ("socketio.server", "engineio.server")
+
+
 def _filter_reflex_handlers() -> None:
     for handler in logging.getLogger("reflex").handlers:
         if _redactor not in handler.filters:
             handler.addFilter(_redactor)
+    for name in SOCKET_LOGGERS:  # their records are created on these loggers
+        if _redactor not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_redactor)
+
+
+# --- saved states hold no credential ------------------------------------------------------------
+CREDENTIAL_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
+
+
+def _without_credentials(value: object) -> object:
+    if isinstance(value, HeaderData):
+        raw = {k: v for k, v in value.raw_headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+        return dataclasses.replace(value, cookie="", raw_headers=type(value.raw_headers)(**raw))
+    if isinstance(value, RouterData):
+        return dataclasses.replace(value, headers=_without_credentials(value.headers))
+    if isinstance(value, dict) and isinstance(value.get("headers"), dict):
+        headers = {k: v for k, v in value["headers"].items()
+                   if k.lower() not in CREDENTIAL_HEADERS}
+        return {**value, "headers": headers}
+    return value
+
+
+def _pickled_without_credentials(getstate):  # noqa: ANN001, ANN202 - wraps a method
+    @functools.wraps(getstate)
+    def getstate_without_credentials(state: State) -> dict:
+        fields = getstate(state)
+        if type(state) is not State:
+            return fields
+        return {name: _without_credentials(value) for name, value in fields.items()}
+
+    getstate_without_credentials.__energyapp_patch__ = True
+    return getstate_without_credentials
+
+
+# --- what the browser reports ------------------------------------------------------------------
+FRONTEND_ERRORS_PER_MINUTE = 20
+_frontend_window = {"start": 0.0, "count": 0}
+
+
+def log_frontend_exception(exception: Exception) -> None:
+    """Reflex's frontend exception handler: anyone can send one, so escape, cut, rate-limit."""
+    now = time.monotonic()
+    if now - _frontend_window["start"] > 60:
+        _frontend_window.update(start=now, count=0)
+    _frontend_window["count"] += 1
+    if _frontend_window["count"] > FRONTEND_ERRORS_PER_MINUTE:
+        return
+    logging.getLogger("energyapp").warning(
+        "frontend_error message=%s", escape_controls(scrub(str(exception)))[:300])
 
 
 def _after(original: Callable[[], None]) -> Callable[[], None]:
@@ -112,6 +183,8 @@ def apply(on_disconnect: Callable[[str], Awaitable[None]] | None = None) -> None
     if not getattr(reflex_log.configure, "__energyapp_patch__", False):
         reflex_log.configure = _after(reflex_log.configure)
     _filter_reflex_handlers()
+    if not getattr(State.__getstate__, "__energyapp_patch__", False):
+        State.__getstate__ = _pickled_without_credentials(State.__getstate__)
     if not getattr(EventNamespace.on_disconnect, "__energyapp_patch__", False):
         EventNamespace.on_disconnect = _on_disconnect_too(EventNamespace.on_disconnect)
     if on_disconnect is not None and on_disconnect not in _disconnect_callbacks:

@@ -59,3 +59,54 @@ def test_the_app_module_applies_the_patch() -> None:
     import energyapp.energyapp  # noqa: F401
 
     assert getattr(StateManagerDisk._purge_expired_states, "__energyapp_patch__", False)
+
+
+# --- credentials and logs -------------------------------------------------------------------------
+def test_a_saved_tab_state_holds_no_cookie_or_authorization() -> None:
+    import pickle
+
+    import reflex as rx
+
+    import energyapp.energyapp  # noqa: F401 - applies the patches
+
+    root = rx.State(_reflex_internal_init=True)
+    router_data = {"headers": {"cookie": "energyapp_session=GALLETA-VIVA",
+                               "authorization": "Bearer TOKEN-VIVO", "user-agent": "Firefox"},
+                   "sid": "s1", "token": "t1", "pathname": "/dashboard", "asPath": "/dashboard"}
+    root.router_data = root._update_router_vars(router_data, {})
+    saved = pickle.dumps(root)
+    assert b"GALLETA-VIVA" not in saved and b"TOKEN-VIVO" not in saved
+    assert root.router_data["headers"]["cookie"]  # the live state still has it for the gate
+    restored = pickle.loads(saved)
+    assert restored.router.headers.user_agent == "Firefox"
+
+
+def test_reflex_log_lines_escape_control_characters_and_drop_payloads() -> None:
+    import logging
+
+    from energyapp.reflex_patches import RedactEventPayloads
+
+    record = logging.LogRecord("reflex.app", logging.ERROR, __file__, 1,
+                               "[Reflex Frontend Exception]\n 2026 INFO energyapp.auth "
+                               "login_succeeded user_id=1\u2028x", None, None)
+    RedactEventPayloads().filter(record)
+    assert "\n" not in record.getMessage() and "\u2028" not in record.getMessage()
+    record = logging.LogRecord("socketio.server", logging.ERROR, __file__, 1,
+                               "message async handler error: Event data: %s",
+                               ({"password": "clave-canario"},), None)
+    RedactEventPayloads().filter(record)
+    assert "clave-canario" not in record.getMessage()
+
+
+def test_frontend_reports_are_rate_limited(caplog) -> None:
+    import logging
+
+    from energyapp import reflex_patches
+
+    reflex_patches._frontend_window.update(start=0.0, count=0)
+    with caplog.at_level(logging.WARNING, logger="energyapp"):
+        for index in range(50):
+            reflex_patches.log_frontend_exception(Exception(f"falso\nlinea {index}"))
+    lines = [r for r in caplog.records if "frontend_error" in r.getMessage()]
+    assert len(lines) == reflex_patches.FRONTEND_ERRORS_PER_MINUTE
+    assert all("\n" not in r.getMessage() for r in lines)

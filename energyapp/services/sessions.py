@@ -31,6 +31,9 @@ class ResolvedSession:
     session_id: int
     user: UserView
     needs_touch: bool = False  # last_seen_at is over TOUCH_EVERY old (see `touch`)
+    # Unique to this login forever (part of its token's hash): what a tab is bound to, since a
+    # row id can be reused once a row is gone (SQLite without AUTOINCREMENT, a restore).
+    binding_key: str = ""
 
 
 def _clip(value: str | None, limit: int) -> str | None:
@@ -99,7 +102,7 @@ def _resolved(db: Session, row: AuthSession | None, *, touch: bool) -> ResolvedS
         row.last_seen_at = now
     assert row.id is not None
     return ResolvedSession(session_id=row.id, user=UserView.of(user, get_settings()),
-                           needs_touch=stale and not touch)
+                           needs_touch=stale and not touch, binding_key=row.token_hash[:24])
 
 
 def touch(session_id: int) -> None:

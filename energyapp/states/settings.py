@@ -13,6 +13,7 @@ import reflex as rx
 from energyapp.services import accounts, sessions, two_factor
 from energyapp.services.errors import ServiceError
 from energyapp.services.policy import Access
+from energyapp.services.validation import id_or_none
 from energyapp.services.views import SessionView, browser_label, local_time
 from energyapp.states.auth import SETUP_2FA_ROUTE, AuthState, client_ip
 from energyapp.states.gate import caller, forget_when_leaving, gated
@@ -69,8 +70,8 @@ class SettingsState(rx.State):
     async def load(self) -> None:
         """on_load: reset the forms and list the sessions."""
         self.password_error = self.change_notice = self.totp_error = self.totp_done = ""
-        if self.totp_stage == "scan":
-            self.totp_stage = ""
+        if self.totp_stage == "scan":  # a QR shown on /setup-2fa is not carried over here
+            self._reset_secrets()
         await self._list_sessions()
 
     @gated(Access.user)
@@ -194,9 +195,8 @@ class SettingsState(rx.State):
     @gated(Access.user)
     async def revoke_session(self, session_id: str) -> rx.event.EventSpec | None:
         resolved = caller()
-        try:
-            target = int(session_id)
-        except (TypeError, ValueError):
+        target = id_or_none(session_id)  # 1..2^63-1, or refused
+        if target is None:
             self.sessions_error = "Sesión no válida."
             return None
         if target == resolved.session_id:

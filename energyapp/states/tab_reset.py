@@ -21,7 +21,7 @@ from reflex_base.event import Event
 from energyapp.logging_setup import APP_LOGGER
 from energyapp.services import ui_tabs
 from energyapp.settings import get_settings
-from energyapp.states.gate import TabBinding, forget_secrets, reset_tab
+from energyapp.states.gate import TabBinding, forget_binding, forget_secrets, reset_tab
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -84,8 +84,7 @@ async def reset_tabs(tokens: list[str]) -> int:
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=TabBinding)) as state:
             root = state._get_root_state()
             await reset_tab(root)
-            binding = await root.get_state(TabBinding)
-            binding._session_id, binding._anonymous_sid = 0, ""
+            forget_binding(await root.get_state(TabBinding))
         reload = Event.from_event_type(rx.call_script("window.location.reload()"))
         await app.event_namespace.emit_update(StateUpdate(events=reload), token)
         done += 1

@@ -1,6 +1,7 @@
 """Credentials typed or shown in the browser end up nowhere on the server's disk: not in a log
-file, not in the server's stdout (journald), not in Reflex's saved tab states (`.states/`).
-Canary values make any leak findable."""
+file, not in the server's stdout (journald), not in Reflex's saved tab states (`.states/`), and
+neither does the session cookie of the websocket's handshake. Canary values make any leak
+findable."""
 
 from __future__ import annotations
 
@@ -75,6 +76,7 @@ def test_passwords_codes_and_secrets_leave_no_trace(visit: PageVisit,
     page.get_by_label("Código de verificación").fill(recovery)
     page.get_by_role("button", name="Verificar").click()
     expect(page).to_have_url(re.compile(r"/dashboard/?$"))
+    cookie = next(c["value"] for c in page.context.cookies() if "session" in c["name"])
     page.goto("/settings")  # leaves and reloads pages: the disk state is written again
     page.wait_for_timeout(2500)  # Reflex's disk state manager writes debounced
-    assert leaks(app_server, [first, wrong, second, secret, recovery], since) == []
+    assert leaks(app_server, [first, wrong, second, secret, recovery, cookie], since) == []

@@ -78,6 +78,7 @@ class Persona:
     name: str
     cookie: str | None
     session_id: int | None
+    login_key: str = ""
 
 
 @pytest.fixture
@@ -94,17 +95,21 @@ def personas(app_env, make_user) -> dict[str, Persona]:
         for name, user in made.items():
             new = sessions.create_session(db, db.get(User, user.id), "10.0.0.1", "pytest")
             found[name] = Persona(name, new.token, new.session_id)
+    for persona in found.values():
+        if persona.cookie:
+            persona.login_key = sessions.resolve(persona.cookie).binding_key
     return found
 
 
-def tab(persona: Persona, path: str = "/dashboard", sid: str = "sid-1"):
+def tab(persona: Persona, path: str = "/dashboard", sid: str = "sid-1",
+        token: str = "tab-token-1", cookie_header: str | None = None):
     import reflex as rx
 
     root = rx.State(_reflex_internal_init=True)
     headers = {"user-agent": "pytest", "asgi-scope-client": "10.0.0.1"}
     if persona.cookie:
-        headers["cookie"] = f"energyapp_session={persona.cookie}"
-    router_data = {"headers": headers, "sid": sid, "token": "tab-token-1", "ip": "10.0.0.1",
+        headers["cookie"] = cookie_header or f"energyapp_session={persona.cookie}"
+    router_data = {"headers": headers, "sid": sid, "token": token, "ip": "10.0.0.1",
                    "pathname": path, "asPath": path, "query": {}}
     root.router_data = root._update_router_vars(router_data, {})
     return root
@@ -120,7 +125,7 @@ async def fill_with_foreign_data(root, owner: Persona) -> None:
     from energyapp.states.settings import SettingsState
 
     binding = await root.get_state(TabBinding)
-    binding._session_id = owner.session_id or 0
+    binding._session_id, binding._login_key = owner.session_id or 0, owner.login_key
     (await root.get_state(AuthState)).user_email = MARKER
     (await root.get_state(ChatState)).messages = [{"id": "1", "content": MARKER}]
     (await root.get_state(AdminState)).users = [{"id": "1", "email": MARKER}]
@@ -251,3 +256,29 @@ def test_a_revoked_or_expired_cookie_is_anonymous(personas: dict[str, Persona]) 
     assert reply is not None and MARKER not in state_text(root)
     paths = [e.payload.get("path") for e in reply.events]
     assert "/login?next=%2Fdashboard&ended=1" in paths  # the login page says why
+
+
+def test_a_reused_session_id_is_another_login(personas: dict[str, Persona]) -> None:
+    """A tab is bound to its login, not to a row id a database may hand out again."""
+    chat_load = next(n for n, s, h in app_handlers() if s == "ChatState" and h == "load")
+    worker = personas["trabajador"]
+    root = tab(worker)
+    asyncio.run(fill_with_foreign_data(root, Persona("old", None, worker.session_id, "old-key")))
+    assert asyncio.run(run_gate(root, chat_load)) is None
+    assert MARKER not in state_text(root)
+
+
+def test_a_malformed_cookie_beside_the_session_cookie_changes_nothing(
+        personas: dict[str, Persona]) -> None:
+    """The socket reads the cookie header as the API does (Starlette's parser)."""
+    chat_load = next(n for n, s, h in app_handlers() if s == "ChatState" and h == "load")
+    worker = personas["trabajador"]
+    header = f'foo=bar baz; a=b"c; energyapp_session={worker.cookie}'
+    assert asyncio.run(run_gate(tab(worker, cookie_header=header), chat_load)) is None
+
+
+def test_a_token_too_long_to_record_gets_no_state(personas: dict[str, Persona]) -> None:
+    """A tab whose token cannot be recorded could not be reset when its login ends."""
+    chat_load = next(n for n, s, h in app_handlers() if s == "ChatState" and h == "load")
+    reply = asyncio.run(run_gate(tab(personas["admin"], token="x" * 80), chat_load))
+    assert reply is not None
