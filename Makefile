@@ -68,4 +68,5 @@ bench: $(VENV)/.deps-bench bun chromium
 	$(PY) -m bench.chat_api
 	$(PY) -m bench.login
 	$(PY) -m bench.ui_stream
+	$(PY) -m bench.login_storm
 	$(PY) -m bench.report

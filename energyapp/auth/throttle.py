@@ -1,4 +1,5 @@
-"""Failed-attempt limits (login and 2FA), per account and per IP, with the `limits` library.
+"""Failed-attempt limits (login and 2FA), per account and per IP, and the registrations per IP,
+with the `limits` library.
 
 Storage comes from settings: memory for one worker, Redis when several share the load."""
 
@@ -8,7 +9,7 @@ import math
 import time
 from functools import lru_cache
 
-from limits import RateLimitItemPerMinute, storage, strategies
+from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute, storage, strategies
 
 from energyapp.settings import Settings, get_settings
 
@@ -40,6 +41,12 @@ def _keys(kind: str, account: str, ip: str | None, settings: Settings) -> list[t
     return keys
 
 
+def _seconds_to_reset(limiter: strategies.MovingWindowRateLimiter, item: RateLimitItem,
+                      *key: str) -> int:
+    reset = limiter.get_window_stats(item, *key).reset_time
+    return max(1, math.ceil(reset - time.time()))
+
+
 def seconds_blocked(kind: str, account: str, ip: str | None) -> int:
     """0 when attempts are allowed, else the seconds until the oldest failure leaves the window."""
     settings = get_settings()
@@ -47,9 +54,34 @@ def seconds_blocked(kind: str, account: str, ip: str | None) -> int:
     wait = 0
     for item, *key in _keys(kind, account, ip, settings):
         if not limiter.test(item, *key):
-            reset = limiter.get_window_stats(item, *key).reset_time
-            wait = max(wait, math.ceil(reset - time.time()))
-    return max(wait, 1) if wait else 0
+            wait = max(wait, _seconds_to_reset(limiter, item, *key))
+    return wait
+
+
+def _registration_item(settings: Settings) -> RateLimitItemPerHour:
+    return RateLimitItemPerHour(settings.register_max_per_ip, 1)
+
+
+def registration_wait(ip: str | None) -> int:
+    """0 while this IP may register another account, else the seconds until it may."""
+    if not ip:
+        return 0
+    settings = get_settings()
+    limiter, item = _limiter_for(settings), _registration_item(settings)
+    return 0 if limiter.test(item, "register", "ip", ip) else _seconds_to_reset(
+        limiter, item, "register", "ip", ip)
+
+
+def take_registration(ip: str | None) -> int:
+    """Count one registration for this IP (atomically, so a burst cannot slip past the limit):
+    0 when it is allowed, else the seconds to wait (nothing is counted then)."""
+    if not ip:
+        return 0
+    settings = get_settings()
+    limiter, item = _limiter_for(settings), _registration_item(settings)
+    if limiter.hit(item, "register", "ip", ip):
+        return 0
+    return _seconds_to_reset(limiter, item, "register", "ip", ip)
 
 
 def record_failure(kind: str, account: str, ip: str | None) -> None:

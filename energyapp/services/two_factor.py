@@ -15,7 +15,7 @@ from energyapp.db.models import RecoveryCode, User
 from energyapp.logging_setup import AUTH_LOGGER, log_event
 from energyapp.services import audit, sessions
 from energyapp.services.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated
-from energyapp.services.login import check_second_factor, refuse_if_locked
+from energyapp.services.login import check_second_factor, hashing, refuse_if_locked
 from energyapp.settings import get_settings
 
 BAD_CODE = "El código no es válido. Revisa la hora de tu teléfono e inténtalo de nuevo."
@@ -92,13 +92,15 @@ def disable(user_id: int, password: str, code: str, ip: str | None,
         user = _active_user(db, user_id, demo_refusal=DEMO_DISABLE)
         if not user.totp_enabled:
             raise Conflict("La verificación en dos pasos no está activada.")
-        email = user.email
-        refuse_if_locked("login", email, ip, per_ip=False)  # the caller is signed in
-        if not verify_password(password or "", user.password_hash):
-            throttle.record_failure("login", email, None)
-            log_event(AUTH_LOGGER, "totp_disable_failed", user_id=user_id, ip=ip,
-                      reason="bad_password")
-            raise InvalidInput("La contraseña no es correcta.")
+        email, stored = user.email, user.password_hash
+    refuse_if_locked("login", email, ip, per_ip=False)  # the caller is signed in
+    with hashing(user_id=user_id, ip=ip):  # outside the transaction: bcrypt takes a core
+        valid = verify_password(password or "", stored)
+    if not valid:
+        throttle.record_failure("login", email, None)
+        log_event(AUTH_LOGGER, "totp_disable_failed", user_id=user_id, ip=ip,
+                  reason="bad_password")
+        raise InvalidInput("La contraseña no es correcta.")
     try:
         check_second_factor(user_id, code, ip)
     except NotAuthenticated as exc:
