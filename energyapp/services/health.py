@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from energyapp.db.engine import ping
+from energyapp.db.engine import probe
 from energyapp.llm.client import fetch_version, get_client
 from energyapp.settings import Settings
 
@@ -22,15 +22,16 @@ class PartHealth:
 class Health:
     database: PartHealth
     ollama: PartHealth
+    logs: PartHealth = field(default_factory=lambda: check_logs())
 
     @property
     def ok(self) -> bool:
-        return self.database.ok and self.ollama.ok
+        return self.database.ok and self.ollama.ok and self.logs.ok
 
     @property
     def failing(self) -> list[str]:
-        return [name for name, part in (("database", self.database), ("ollama", self.ollama))
-                if not part.ok]
+        return [name for name, part in (("database", self.database), ("ollama", self.ollama),
+                                        ("logs", self.logs)) if not part.ok]
 
     def as_dict(self) -> dict[str, Any]:
         def part(p: PartHealth) -> dict[str, Any]:
@@ -42,17 +43,29 @@ class Health:
             "failing": self.failing,
             "database": part(self.database),
             "ollama": part(self.ollama),
+            "logs": part(self.logs),
         }
 
 
 async def check_database(timeout: float) -> PartHealth:
+    """A real query on every probe, and (SQLite) proof that the file takes writes, or
+    (PostgreSQL) that the server is not read-only: `energyapp.db.engine.probe`."""
     try:
-        await asyncio.wait_for(asyncio.to_thread(ping), timeout)
-        return PartHealth(ok=True)
+        problem = await asyncio.wait_for(asyncio.to_thread(probe, timeout), timeout)
+        return PartHealth(ok=not problem, detail=problem)
     except TimeoutError:
         return PartHealth(ok=False, detail="timeout")
     except Exception as exc:  # noqa: BLE001 - any driver error means "not healthy"
         return PartHealth(ok=False, detail=type(exc).__name__)
+
+
+def check_logs() -> PartHealth:
+    """Degraded while a log file's last write failed (disk full, permissions)."""
+    from energyapp.logging_setup import write_failures
+
+    failures = write_failures()
+    return PartHealth(ok=not failures, detail="; ".join(f"{name}: {reason}" for name, reason
+                                                         in sorted(failures.items())))
 
 
 async def _check_endpoint(url: str, model: str, settings: Settings, timeout: float

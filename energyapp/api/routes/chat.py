@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Annotated, Literal
@@ -13,25 +14,30 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from energyapp.api.deps import CurrentCaller
+from energyapp.api.types import IdField, IdPath, Text
+from energyapp.db.failures import database_unavailable, log_unavailable
 from energyapp.llm.chat import Delta, LLMError, list_models
+from energyapp.logging_setup import APP_LOGGER
 from energyapp.services import chat, conversations
 from energyapp.services.chat import Finished, Turn
 from energyapp.services.conversations import ConversationView, MessageView
-from energyapp.services.errors import ServiceError
+from energyapp.services.errors import DATABASE_UNAVAILABLE, ServiceError
 from energyapp.settings import get_settings
 
 router = APIRouter(tags=["chat"])
+log = logging.getLogger(APP_LOGGER)
+INTERNAL_ERROR = "Error interno del servidor. Inténtalo de nuevo más tarde."
 
 
 class ChatBody(BaseModel):
-    conversation_id: int | None = Field(default=None, ge=1)
-    message: Annotated[str, Field(max_length=100_000)]
-    model: Annotated[str, Field(max_length=100)] | None = None
-    request_id: Annotated[str, Field(max_length=64)] | None = None
+    conversation_id: IdField | None = None
+    message: Annotated[Text, Field(max_length=100_000)]
+    model: Annotated[Text, Field(max_length=100)] | None = None
+    request_id: Annotated[Text, Field(max_length=64)] | None = None
 
 
 class RenameBody(BaseModel):
-    title: Annotated[str, Field(max_length=1000)]
+    title: Annotated[Text, Field(max_length=1000)]
 
 
 class ConversationPage(BaseModel):
@@ -77,11 +83,24 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
         yield _line({"type": "done", "status": turn.replayed.status, "replayed": True,
                      "stats": {"completion_tokens": turn.replayed.completion_tokens}})
         return
-    async for event in chat.answer(turn):
-        if isinstance(event, Delta):
-            yield _line({"type": "delta", "text": event.text})
+    sent: list[str] = []
+    try:
+        async for event in chat.answer(turn):
+            if isinstance(event, Delta):
+                sent.append(event.text)
+                yield _line({"type": "delta", "text": event.text})
+            else:
+                yield _end_event(event)
+    except Exception as error:  # the status is sent already: end with an error line
+        # `chat.answer` saved (or queued) what arrived; the client still learns how it ended.
+        if database_unavailable(error):
+            log_unavailable("chat_stream", error)
+            yield _line({"type": "error", "code": "database_unavailable",
+                         "message": DATABASE_UNAVAILABLE, "partial": "".join(sent)})
         else:
-            yield _end_event(event)
+            log.exception("chat_stream_failed message_id=%s", turn.assistant_message_id)
+            yield _line({"type": "error", "code": "internal_error",
+                         "message": INTERNAL_ERROR, "partial": "".join(sent)})
 
 
 @router.post(
@@ -117,7 +136,7 @@ def list_conversations(
     caller: CurrentCaller,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    q: Annotated[str, Query(max_length=200)] = "",
+    q: Annotated[Text, Query(max_length=200)] = "",
 ) -> ConversationPage:
     items = conversations.list_for_user(caller.user.id, search=q, limit=limit, offset=offset)
     return ConversationPage(items=items, limit=limit, offset=offset,
@@ -125,26 +144,26 @@ def list_conversations(
 
 
 @router.get("/conversations/{conversation_id}", summary="Una conversación con sus mensajes")
-def get_conversation(conversation_id: int, caller: CurrentCaller) -> ConversationDetail:
+def get_conversation(conversation_id: IdPath, caller: CurrentCaller) -> ConversationDetail:
     conversation, messages = conversations.get_with_messages(caller.user.id, conversation_id)
     return ConversationDetail(**asdict(conversation), messages=messages)
 
 
 @router.patch("/conversations/{conversation_id}", summary="Renombrar")
-def rename_conversation(conversation_id: int, body: RenameBody,
+def rename_conversation(conversation_id: IdPath, body: RenameBody,
                         caller: CurrentCaller) -> ConversationView:
     return conversations.rename(caller.user.id, conversation_id, body.title)
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204, summary="Eliminar")
-def delete_conversation(conversation_id: int, caller: CurrentCaller) -> Response:
+def delete_conversation(conversation_id: IdPath, caller: CurrentCaller) -> Response:
     conversations.delete_conversation(caller.user.id, conversation_id)
     return Response(status_code=204)
 
 
 @router.get("/conversations/{conversation_id}/export", summary="Exportar (md o json)")
 def export_conversation(
-    conversation_id: int,
+    conversation_id: IdPath,
     caller: CurrentCaller,
     format: Annotated[Literal["md", "json"], Query()] = "md",
 ) -> Response:
