@@ -35,6 +35,18 @@ _REDACTED = "[redacted]"
 _configured_for: tuple | None = None
 
 
+# Every control character (C0, DEL, C1) and the Unicode line/paragraph separators: written raw,
+# they would forge lines or drive a terminal reading the log (ESC sequences, BEL).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """Control characters as visible escapes: \\n, \\r, \\t, else \\uXXXX."""
+    return _CONTROL.sub(lambda m: _SHORT_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"),
+                        text)
+
+
 def scrub(text: str) -> str:
     """Mask anything that looks like a credential inside free text."""
     for pattern in _SECRET_PATTERNS:
@@ -45,7 +57,7 @@ def scrub(text: str) -> str:
 def _format_value(key: str, value: Any) -> str:
     if _SENSITIVE_KEY.search(key):
         return _REDACTED
-    text = scrub(str(value)).replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    text = escape_controls(scrub(str(value)).replace("\\", "\\\\"))
     if not text or any(c in text for c in ' "='):
         text = '"' + text.replace('"', '\\"') + '"'
     return text
@@ -64,7 +76,7 @@ def log_event(logger_name: str, event: str, level: int = logging.INFO, **fields:
 class _ScrubFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = scrub(message).replace("\n", "\\n")
+        clean = escape_controls(scrub(message))
         if clean != message or record.args:
             record.msg, record.args = clean, None
         return True
@@ -97,7 +109,34 @@ class _StdoutHandler(logging.StreamHandler):
         pass
 
 
-class _LineWatchedFileHandler(WatchedFileHandler):
+class _TracksWriteFailures(logging.Handler):
+    """Remembers whether its last write failed (disk full, permissions, a removed directory),
+    for /api/health (`write_failures`); the next write that works clears it."""
+
+    write_failure: str | None = None
+    _failed = False
+
+    def handle(self, record: logging.LogRecord) -> bool | logging.LogRecord:
+        with self.lock:  # an RLock: Handler.handle takes it again around emit()
+            self._failed = False
+            emitted = super().handle(record)
+            if emitted and not self._failed:
+                self.write_failure = None
+        return emitted
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self._failed = True
+        error = sys.exc_info()[1]
+        reason = getattr(error, "strerror", None) or str(error)[:100]
+        self.write_failure = f"{type(error).__name__}: {reason}" if error else "write failed"
+        super().handleError(record)
+
+
+class _RotatingFileHandler(_TracksWriteFailures, RotatingFileHandler):
+    pass
+
+
+class _LineWatchedFileHandler(_TracksWriteFailures, WatchedFileHandler):
     """Appends each record with a single write() (O_APPEND: lines from several processes
     never interleave) and reopens the file when logrotate has moved it."""
 
@@ -119,8 +158,18 @@ def _file_handler(settings: Settings, file_name: str) -> logging.Handler:
         tighten(backup, 0o600)
     if settings.external_log_rotation:
         return _LineWatchedFileHandler(path, encoding="utf-8")
-    return RotatingFileHandler(path, maxBytes=settings.log_max_bytes,
+    return _RotatingFileHandler(path, maxBytes=settings.log_max_bytes,
                                backupCount=settings.log_backup_count, encoding="utf-8")
+
+
+def write_failures() -> dict[str, str]:
+    """Log files whose last write failed, with the reason; empty when every write works."""
+    failures = {}
+    for name in (APP_LOGGER, AUTH_LOGGER, AUDIT_LOGGER):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, _TracksWriteFailures) and handler.write_failure:
+                failures[os.path.basename(handler.baseFilename)] = handler.write_failure
+    return failures
 
 
 def configure_logging(settings: Settings, *, to_stdout: bool = True) -> None:

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
-from sqlalchemy import func, or_
-from sqlmodel import Session, col, delete, select
+from sqlalchemy import and_, func, or_
+from sqlmodel import Session, col, delete, select, update
 
 from energyapp.db.engine import session_scope
 from energyapp.db.models import Conversation, Message, utcnow
 from energyapp.services.errors import InvalidInput, NotFound
+from energyapp.services.validation import clean_text, one_line
 from energyapp.services.views import iso
+from energyapp.settings import Settings, get_settings
 
 NOT_FOUND = "La conversación no existe."
 MAX_TITLE = 200
@@ -72,7 +75,7 @@ def like_pattern(term: str) -> str:
 def list_for_user(user_id: int, *, search: str = "", limit: int = 50, offset: int = 0
                   ) -> list[ConversationView]:
     """Newest first; `search` matches the title or any message's text."""
-    term = " ".join((search or "").split())[:MAX_SEARCH]
+    term = one_line(search or "")[:MAX_SEARCH]
     statement = select(Conversation).where(Conversation.owner_id == user_id)
     if term:
         pattern = like_pattern(term)
@@ -107,15 +110,49 @@ def messages_of(db: Session, conversation_id: int) -> list[MessageView]:
     return [MessageView.of(r) for r in rows]
 
 
+def silent_answer_seconds(settings: Settings) -> float:
+    """A live answer with text is saved every `stream_save_seconds` while tokens arrive; one
+    with text not saved for this long has lost its process (killed, or its host is down)."""
+    return max(5.0, 4 * settings.stream_save_seconds)
+
+
+def abandoned_answer(settings: Settings | None = None):  # noqa: ANN201 - SQL condition
+    """A `streaming` answer no process is writing any more: one with text silent for
+    `silent_answer_seconds`, or any silent for `stream_stale_seconds` (one without text may
+    still be waiting for its first token while the model loads). Decided from the row alone,
+    so any app host sees it the same way."""
+    settings = settings or get_settings()
+    now = utcnow()
+    quiet = now - timedelta(seconds=silent_answer_seconds(settings))
+    stale = now - timedelta(seconds=settings.stream_stale_seconds)
+    return and_(col(Message.status) == "streaming",
+                or_(col(Message.updated_at) <= stale,
+                    and_(col(Message.content) != "", col(Message.updated_at) <= quiet)))
+
+
+def interrupt_abandoned(db: Session, conversation_id: int | None = None,
+                        settings: Settings | None = None) -> int:
+    """Mark abandoned answers (of one conversation, or all) `interrupted`; how many."""
+    statement = update(Message).where(abandoned_answer(settings))
+    if conversation_id is not None:
+        statement = statement.where(col(Message.conversation_id) == conversation_id)
+    result = db.exec(statement.values(status="interrupted", updated_at=utcnow()))
+    return result.rowcount  # type: ignore[attr-defined]
+
+
 def get_with_messages(user_id: int, conversation_id: int
                       ) -> tuple[ConversationView, list[MessageView]]:
+    """An answer whose process died (another app host, killed) reads as interrupted at once,
+    not only after the periodic sweep."""
     with session_scope() as db:
         row = owned(db, user_id, conversation_id)
+        interrupt_abandoned(db, conversation_id)
         return ConversationView.of(row), messages_of(db, conversation_id)
 
 
 def clean_title(title: str) -> str:
-    title = " ".join((title or "").split())
+    """One line: no NUL or other control character (newlines and tabs become spaces)."""
+    title = clean_text(title or "", field="título", single_line=True)
     if not title:
         raise InvalidInput("El título no puede quedar vacío.")
     if len(title) > MAX_TITLE:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC as TZ_UTC
-from datetime import date, datetime, time, timedelta
 
 import reflex as rx
 
@@ -17,6 +15,7 @@ from energyapp.services import admin
 from energyapp.services.admin import AuditRow, ConversationRow, UserRow
 from energyapp.services.errors import ServiceError
 from energyapp.services.policy import Access
+from energyapp.services.validation import id_or_none as _id
 from energyapp.services.views import UserView, browser_label, local_time
 from energyapp.states.auth import client_ip
 from energyapp.states.chat import STATUS_NOTES
@@ -36,14 +35,6 @@ ACTION_LABELS = {
     "recovery_code_used": "Código de recuperación usado",
     "demo_account_created": "Cuenta demo creada",
 }
-
-
-def _id(value: object) -> int | None:
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
 
 
 def _user_row(row: UserRow) -> dict[str, str]:
@@ -71,13 +62,6 @@ def _audit_row(row: AuditRow) -> dict[str, str]:
             "actor": row.actor_email or "sistema",
             "action": ACTION_LABELS.get(row.action, row.action), "target": target,
             "details": details, "ip": row.ip or ""}
-
-
-def _day(value: str) -> datetime | None:
-    try:
-        return datetime.combine(date.fromisoformat(value), time.min, tzinfo=TZ_UTC)
-    except ValueError:
-        return None
 
 
 class AdminState(rx.State):
@@ -337,13 +321,11 @@ class AdminState(rx.State):
     async def load_audit(self, more: bool = False) -> rx.event.EventSpec | None:
         actor = caller().user
         self.error = ""
-        until = _day(self.audit_to)
         offset = len(self.audit_rows) if more is True else 0
-        rows = await self._run(
+        rows = await self._run(  # the service checks the dates (bounded, AAAA-MM-DD)
             admin.audit_events, actor, actor_id=_id(self.audit_actor),
             action="" if self.audit_action == "todas" else self.audit_action,
-            since=_day(self.audit_from), until=until + timedelta(days=1) if until else None,
-            limit=PAGE + 1, offset=offset)
+            date_from=self.audit_from, date_to=self.audit_to, limit=PAGE + 1, offset=offset)
         if rows is None:
             return None
         page = [_audit_row(r) for r in rows[:PAGE]]

@@ -14,12 +14,14 @@ import time
 
 import reflex as rx
 
+from energyapp.db.failures import database_unavailable
 from energyapp.llm.chat import SPANISH, Delta, LLMError, LLMFailure, list_models
 from energyapp.services import chat, conversations
 from energyapp.services.chat import Finished, Turn
 from energyapp.services.conversations import ConversationView, MessageView
-from energyapp.services.errors import ServiceError
+from energyapp.services.errors import DATABASE_UNAVAILABLE, ServiceError
 from energyapp.services.policy import Access
+from energyapp.services.validation import id_or_none as _as_id
 from energyapp.services.views import local_time
 from energyapp.settings import get_settings
 from energyapp.states.gate import caller, gated, still_bound
@@ -49,14 +51,6 @@ def message_row(view: MessageView, note: str | None = None) -> dict[str, str]:
 
 def conversation_row(view: ConversationView) -> dict[str, str]:
     return {"id": str(view.id), "title": view.title, "time": _clock(view.updated_at)}
-
-
-def _as_id(value: object) -> int | None:
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
 
 
 class LiveAnswerState(rx.State):
@@ -123,6 +117,14 @@ class ChatState(rx.State):
             except LLMError:
                 self.models = [settings.ollama_model]
         await self._reload_list(resolved.user.id)
+        if self.active_id and self.sending:
+            # A reconnect after the host running this tab's answer died (another host now):
+            # nothing streams any more once the saved answer reads as interrupted.
+            _view, saved = await asyncio.to_thread(conversations.get_with_messages,
+                                                   resolved.user.id, self.active_id)
+            if not any(m.status == "streaming" for m in saved):
+                self.sending = False
+                (await self.get_state(LiveAnswerState))._end()
         if self.active_id and not self.sending:
             return ChatState.open_conversation(str(self.active_id))
         return None
@@ -205,26 +207,26 @@ class ChatState(rx.State):
                 return
             self.sending, self.error, self._inflight_text = True, "", text
             user_id, conversation_id = resolved.user.id, self.active_id or None
-            session_id = resolved.session_id
+            login_key = resolved.binding_key
             requested_model = self.model
             (await self.get_state(LiveAnswerState))._begin()
         try:
             model = await self._choose_model(requested_model)
             turn = await asyncio.to_thread(chat.start_turn, user_id, conversation_id, text,
                                            model)
-        except ServiceError as exc:
-            async with self:
-                self.sending, self.error = False, exc.message
-                (await self.get_state(LiveAnswerState))._end()
+        except Exception as exc:  # noqa: BLE001 - re-raised unless a refusal or an outage
+            await self._not_started(exc, login_key)  # the draft stays as the user wrote it
             return
         async with self:
+            if not await still_bound(self, login_key):
+                return await self._stream(turn, user_id, login_key)  # saved, shown to nobody
             self.draft = ""  # saved: only now may the composer forget it
             self.active_id, self.active_title = turn.conversation_id, turn.title
             self.rename_value = turn.title
             self.messages = [*self.messages, message_row(turn.user_message)]
             self._stop_requested = False
             await self._reload_list(user_id)
-        await self._stream(turn, user_id, session_id)
+        await self._stream(turn, user_id, login_key)
 
     @gated(Access.user, background=True)
     async def regenerate(self):  # noqa: ANN201 - event generator
@@ -235,34 +237,44 @@ class ChatState(rx.State):
             resolved = caller()
             self.sending, self.error, self._stop_requested = True, "", False
             user_id, conversation_id = resolved.user.id, self.active_id
-            session_id = resolved.session_id
+            login_key = resolved.binding_key
             (await self.get_state(LiveAnswerState))._begin()
         try:
             turn = await asyncio.to_thread(chat.start_regeneration, user_id, conversation_id)
-        except ServiceError as exc:
-            async with self:
-                self.sending, self.error = False, exc.message
-                (await self.get_state(LiveAnswerState))._end()
+        except Exception as exc:  # noqa: BLE001 - re-raised unless a refusal or an outage
+            await self._not_started(exc, login_key)
             return
-        await self._stream(turn, user_id, session_id)
+        await self._stream(turn, user_id, login_key)
+
+    async def _not_started(self, error: Exception, login_key: str) -> None:
+        """A turn that could not start: say why in Spanish, unless the tab changed hands."""
+        if not isinstance(error, ServiceError) and not database_unavailable(error):
+            raise error
+        message = error.message if isinstance(error, ServiceError) else DATABASE_UNAVAILABLE
+        async with self:
+            if await still_bound(self, login_key):
+                self.sending, self.error = False, message
+                (await self.get_state(LiveAnswerState))._end()
 
     @staticmethod
     async def _choose_model(requested: str) -> str:
         """The settings' model, or the picked one if choice is allowed and Ollama has it."""
-        if not requested or requested == get_settings().ollama_model:
-            return chat.choose_model(None)
+        settings = get_settings()
+        if not requested or requested == settings.ollama_model or not settings.allow_model_choice:
+            return chat.choose_model(requested or None)  # no need to ask Ollama
         try:
             available = await list_models()
         except LLMError as error:
             raise ServiceError(error.message) from None
         return chat.choose_model(requested, available)
 
-    async def _stream(self, turn: Turn, user_id: int, session_id: int) -> None:
+    async def _stream(self, turn: Turn, user_id: int, login_key: str) -> None:
         # Deltas already come one per paced Ollama read (a tick of `stream_flush_ms`); each is
         # flushed unless the previous flush was under half a tick ago (two reads can straddle a
         # tick's edge): then it rides with the next one.
         min_gap = get_settings().stream_flush_ms / 1000 / 2
         pending: list[str] = []
+        received: list[str] = []  # shown from memory if the database cannot give it back
         outcome: Finished | None = None
         last_flush = 0.0  # the first token is shown at once
         stream = chat.answer(turn)
@@ -272,10 +284,11 @@ class ChatState(rx.State):
                     outcome = event
                     break
                 pending.append(event.text)
+                received.append(event.text)
                 if time.monotonic() - last_flush < min_gap:
                     continue
                 async with self:
-                    if not await still_bound(self, session_id):
+                    if not await still_bound(self, login_key):
                         break  # signed out meanwhile: the tab was reset; the answer is saved
                     (await self.get_state(LiveAnswerState))._append("".join(pending))
                     stop = self._stop_requested
@@ -285,29 +298,43 @@ class ChatState(rx.State):
                     break
         finally:
             await stream.aclose()  # an early exit saves the partial answer as "stopped"
-        await self._show_final(turn, user_id, session_id, outcome)
+        await self._show_final(turn, user_id, login_key, outcome, "".join(received))
 
-    async def _show_final(self, turn: Turn, user_id: int, session_id: int,
-                          outcome: Finished | None) -> None:
-        try:
-            _view, saved = await asyncio.to_thread(conversations.get_with_messages, user_id,
-                                                   turn.conversation_id)
-            final = next(m for m in saved if m.id == turn.assistant_message_id)
-        except (ServiceError, StopIteration):  # deleted meanwhile
-            final = None
+    async def _show_final(self, turn: Turn, user_id: int, login_key: str,
+                          outcome: Finished | None, received: str = "") -> None:
+        unsaved = chat.unsaved(outcome)  # the database went away: it is saved once back
+        final = None
+        if not unsaved:
+            try:
+                _view, saved = await asyncio.to_thread(conversations.get_with_messages,
+                                                       user_id, turn.conversation_id)
+                final = next(m for m in saved if m.id == turn.assistant_message_id)
+            except (ServiceError, StopIteration):  # deleted meanwhile
+                final = None
+            except Exception as error:
+                if not database_unavailable(error):
+                    raise
+                unsaved = True
         note = None
-        if outcome is not None and outcome.error is not None:
+        if unsaved:  # the live answer ends with what arrived and the Spanish message
+            final, note = chat.unsaved_view(turn, outcome, received), DATABASE_UNAVAILABLE
+        elif outcome is not None and outcome.error is not None:
             note = outcome.error.message
             if outcome.error.kind == LLMFailure.unavailable:
                 note = SPANISH[LLMFailure.unavailable]
         async with self:
-            if not await still_bound(self, session_id):
+            if not await still_bound(self, login_key):
                 return  # the tab was reset for another session: show it nothing
             (await self.get_state(LiveAnswerState))._end()
-            if final is not None and turn.conversation_id == self.active_id:
+            if (final is not None and turn.conversation_id == self.active_id
+                    and all(m["id"] != str(final.id) for m in self.messages)):  # not reloaded
                 self.messages = [*self.messages, message_row(final, note)]
             self.sending = False
-            await self._reload_list(user_id)
+            try:
+                await self._reload_list(user_id)
+            except Exception as error:
+                if not database_unavailable(error):
+                    raise  # else the list stays as it was; the next load refreshes it
 
     @gated(Access.user)
     def stop(self) -> None:

@@ -19,7 +19,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
-from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -28,13 +27,17 @@ from reflex.middleware import Middleware
 from reflex.state import BaseState, State, StateUpdate
 from reflex_base.event import Event
 from reflex_base.registry import RegistrationContext
+from starlette.requests import cookie_parser
 
+from energyapp.auth.client_address import client_address
 from energyapp.auth.redirects import safe_next
+from energyapp.db.failures import database_unavailable, log_unavailable
 from energyapp.logging_setup import APP_LOGGER
-from energyapp.services import policy, sessions, ui_tabs
-from energyapp.services.errors import ServiceError
+from energyapp.services import policy, security_log, sessions, ui_tabs
+from energyapp.services.errors import DATABASE_UNAVAILABLE, ServiceError
 from energyapp.services.policy import Access
 from energyapp.services.sessions import ResolvedSession
+from energyapp.services.validation import NUL_REFUSED, contains_nul
 from energyapp.settings import get_settings
 
 if TYPE_CHECKING:
@@ -80,8 +83,11 @@ def optional_caller() -> ResolvedSession | None:
 
 # --- which session filled this tab -------------------------------------------------------------
 class TabBinding(rx.State):
-    """Backend-only: the session (or, when anonymous, the socket) this tab's state belongs to."""
+    """Backend-only: the login (or, when anonymous, the socket) this tab's state belongs to.
+    `_login_key` is unique to a login forever (a row id can be reused); `_session_id` is kept
+    for the reset announced when the login ends (`ui_tabs`)."""
 
+    _login_key: str = ""
     _session_id: int = 0
     _anonymous_sid: str = ""
 
@@ -125,12 +131,10 @@ async def reset_tab(root: BaseState) -> None:
 
 
 def session_token(headers: dict[str, str] | Any) -> str | None:
+    """The session cookie, parsed as the API parses it (Starlette): one malformed cookie
+    elsewhere in the header must not make the socket anonymous while the API sees the user."""
     raw = (headers.get("cookie") if isinstance(headers, dict) else headers.cookie) or ""
-    try:
-        morsel = SimpleCookie(raw).get(get_settings().session_cookie)
-    except CookieError:
-        return None
-    return morsel.value if morsel else None
+    return cookie_parser(raw).get(get_settings().session_cookie) or None
 
 
 def _route_path(root: BaseState) -> str:
@@ -165,19 +169,36 @@ class SessionGate(Middleware):
         registered = RegistrationContext.get().event_handlers.get(event.name)
         if registered is None:  # Reflex refuses it before any middleware; never reached
             return StateUpdate()
+        if len(root.router.session.client_token or "") > ui_tabs.MAX_TOKEN:
+            # Not a browser's (36 characters): a tab that cannot be recorded could not be
+            # reset when its login ends, so it gets no state at all.
+            await reset_tab(root)
+            return await _refuse(root, rx.toast.error("Acción no disponible."))
+        if contains_nul(event.payload):  # PostgreSQL stores no NUL: refused before anything
+            logger.warning("event_refused reason=nul_character handler=%s", event.name)
+            return await _refuse(root, rx.toast.error(NUL_REFUSED))
         required = required_access(registered.handler.fn, registered.states[-1])
         token = session_token(root.router_data.get("headers") or {})
-        resolved = await asyncio.to_thread(sessions.resolve, token, touch=False) if token else None
+        try:
+            resolved = (await asyncio.to_thread(sessions.resolve, token, touch=False)
+                        if token else None)
+        except Exception as error:  # the database is down: refuse, say why, reset nothing
+            if not database_unavailable(error):
+                raise
+            log_unavailable(f"event {event.name}", error)  # one line per outage, not per event
+            return await _refuse(root, rx.toast.error(DATABASE_UNAVAILABLE))
         await self._bind(root, resolved)
         if registered.handler.fn.__name__ in PAGE_LOAD_HANDLERS:
             await forget_secrets(root, root.router.url.path.rstrip("/") or "/")
         if required is None:
             logger.error("event_refused reason=undeclared_access handler=%s", event.name)
-            return await _refuse(root, rx.toast.error("Acción no disponible."))
+            return await _refuse(root, rx.toast.error("Acción no disponible."), event=event,
+                                 resolved=resolved, reason="undeclared_access")
         try:
             policy.authorize(resolved.user if resolved else None, required)
         except ServiceError as error:
-            return await _refuse(root, _refusal(error, root, had_cookie=bool(token)))
+            return await _refuse(root, _refusal(error, root, had_cookie=bool(token)), event=event,
+                                 resolved=resolved, reason=error.code or type(error).__name__)
         if resolved is not None and resolved.needs_touch:
             await asyncio.to_thread(sessions.touch, resolved.session_id)
         _caller.set(resolved)
@@ -188,11 +209,12 @@ class SessionGate(Middleware):
         binding = await root.get_state(TabBinding)
         sid = root.router.session.session_id
         if resolved is not None:
-            if binding._session_id == resolved.session_id:
+            if binding._login_key == resolved.binding_key:
                 return
-        elif not binding._session_id and binding._anonymous_sid == sid:
+        elif not binding._login_key and binding._anonymous_sid == sid:
             return
         await reset_tab(root)
+        binding._login_key = resolved.binding_key if resolved else ""
         binding._session_id = resolved.session_id if resolved else 0
         binding._anonymous_sid = "" if resolved else sid
         if resolved is not None:
@@ -210,8 +232,18 @@ def required_access(fn: Callable[..., Any], state_cls: type[BaseState]) -> Acces
     return access_of(fn)
 
 
-async def _refuse(root: BaseState, answer: rx.event.EventSpec) -> StateUpdate:
-    """Nothing ran: the reply carries only what the binding reset (defaults) and `answer`."""
+async def _refuse(root: BaseState, answer: rx.event.EventSpec, *, event: Event | None = None,
+                  resolved: ResolvedSession | None = None, reason: str = "") -> StateUpdate:
+    """Nothing ran: the reply carries only what the binding reset (defaults) and `answer`.
+    An authorization failure (`reason`) leaves a rate-limited line in auth.log."""
+    if reason:
+        security_log.authorization_failed(
+            channel="socket", reason=reason, handler=event.name if event else None,
+            user_id=resolved.user.id if resolved else None,
+            ip=client_address(root.router.session.client_ip or "",
+                              root.router.headers.raw_headers.get("x-forwarded-for"))[:64],
+            user_agent=root.router.headers.user_agent,
+            request_id=security_log.short_hash(root.router.session.client_token))
     delta = await root._get_resolved_delta()
     root._clean()
     return StateUpdate(delta=delta, events=Event.from_event_type(answer))
@@ -221,11 +253,15 @@ async def unbind_tab(state: BaseState) -> None:
     """Reset this tab and forget its binding (before its own logout, so no reset is pushed)."""
     root = state._get_root_state()
     await reset_tab(root)
-    binding = await root.get_state(TabBinding)
-    binding._session_id, binding._anonymous_sid = 0, ""
+    forget_binding(await root.get_state(TabBinding))
     await asyncio.to_thread(ui_tabs.unbind, root.router.session.client_token)
 
 
-async def still_bound(state: BaseState, session_id: int) -> bool:
-    """For long background work: the tab still belongs to the session that started it."""
-    return (await state.get_state(TabBinding))._session_id == session_id
+def forget_binding(binding: TabBinding) -> None:
+    binding._login_key, binding._session_id, binding._anonymous_sid = "", 0, ""
+
+
+async def still_bound(state: BaseState, login_key: str) -> bool:
+    """For background work, at every `async with self`: the tab still belongs to the login
+    (`caller().binding_key`) that started it."""
+    return (await state.get_state(TabBinding))._login_key == login_key

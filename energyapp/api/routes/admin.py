@@ -3,13 +3,14 @@ targets answer 404, visible-but-not-allowed 403; a refusal changes nothing."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from energyapp.api.deps import CurrentCaller
+from energyapp.api.types import IdField, IdPath, IdQuery, Text
 from energyapp.services import admin
 from energyapp.services.admin import AuditRow, ConversationRow, UserRow
 from energyapp.services.conversations import MessageView
@@ -22,88 +23,82 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
 class ReassignBody(BaseModel):
-    to_user_id: int = Field(ge=1)
+    to_user_id: IdField
 
 
 class UserPatch(BaseModel):
-    role: Annotated[str, Field(max_length=20)] | None = None
+    role: Annotated[Text, Field(max_length=20)] | None = None
     is_active: bool | None = None
 
 
 @router.get("/users", summary="Usuarios visibles")
-def list_users(caller: CurrentCaller, q: Annotated[str, Query(max_length=200)] = "",
+def list_users(caller: CurrentCaller, q: Annotated[Text, Query(max_length=200)] = "",
                limit: Limit = 50, offset: Offset = 0) -> list[UserRow]:
     return admin.list_users(caller.user, search=q, limit=limit, offset=offset)
 
 
 @router.get("/users/{user_id}/conversations", summary="Conversaciones de un usuario")
-def user_conversations(user_id: int, caller: CurrentCaller, limit: Limit = 50,
+def user_conversations(user_id: IdPath, caller: CurrentCaller, limit: Limit = 50,
                        offset: Offset = 0) -> list[ConversationRow]:
     return admin.user_conversations(caller.user, user_id, limit=limit, offset=offset)
 
 
 @router.get("/conversations/{conversation_id}/messages",
             summary="Transcripción (queda registrada en la auditoría)")
-def conversation_messages(conversation_id: int, caller: CurrentCaller) -> list[MessageView]:
+def conversation_messages(conversation_id: IdPath, caller: CurrentCaller) -> list[MessageView]:
     return admin.conversation_messages(caller.user, conversation_id, caller.ip)
 
 
 @router.post("/conversations/{conversation_id}/reassign", summary="Reasignar una conversación")
-def reassign(conversation_id: int, body: ReassignBody, caller: CurrentCaller) -> ConversationRow:
+def reassign(conversation_id: IdPath, body: ReassignBody, caller: CurrentCaller) -> ConversationRow:
     return admin.reassign(caller.user, conversation_id, body.to_user_id, caller.ip)
 
 
 @router.post("/users/{user_id}/reassign-all", summary="Reasignar todas sus conversaciones")
-def reassign_all(user_id: int, body: ReassignBody, caller: CurrentCaller) -> dict[str, int]:
+def reassign_all(user_id: IdPath, body: ReassignBody, caller: CurrentCaller) -> dict[str, int]:
     return {"moved": admin.reassign_all(caller.user, user_id, body.to_user_id, caller.ip)}
 
 
 @router.patch("/users/{user_id}", summary="Rol o estado (admin)")
-def update_user(user_id: int, body: UserPatch, caller: CurrentCaller) -> UserRow:
+def update_user(user_id: IdPath, body: UserPatch, caller: CurrentCaller) -> UserRow:
     return admin.update_user(caller.user, user_id, role=body.role, is_active=body.is_active,
                              ip=caller.ip)
 
 
 @router.post("/users/{user_id}/reset-2fa", status_code=204, summary="Reiniciar 2FA (admin)")
-def reset_two_factor(user_id: int, caller: CurrentCaller) -> Response:
+def reset_two_factor(user_id: IdPath, caller: CurrentCaller) -> Response:
     admin.reset_two_factor(caller.user, user_id, caller.ip)
     return Response(status_code=204)
 
 
 @router.post("/users/{user_id}/unlock", status_code=204, summary="Desbloquear (admin)")
-def unlock(user_id: int, caller: CurrentCaller) -> Response:
+def unlock(user_id: IdPath, caller: CurrentCaller) -> Response:
     admin.unlock(caller.user, user_id, caller.ip)
     return Response(status_code=204)
 
 
 @router.get("/users/{user_id}/sessions", summary="Sesiones de un usuario (admin)")
-def user_sessions(user_id: int, caller: CurrentCaller) -> list[SessionView]:
+def user_sessions(user_id: IdPath, caller: CurrentCaller) -> list[SessionView]:
     return admin.user_sessions(caller.user, user_id)
 
 
 @router.delete("/users/{user_id}/sessions/{session_id}", status_code=204,
                summary="Cerrar una sesión de un usuario (admin)")
-def revoke_user_session(user_id: int, session_id: int, caller: CurrentCaller) -> Response:
+def revoke_user_session(user_id: IdPath, session_id: IdPath, caller: CurrentCaller) -> Response:
     admin.revoke_user_session(caller.user, user_id, session_id, caller.ip)
     return Response(status_code=204)
-
-
-def _day_start(day: date | None, plus_days: int = 0) -> datetime | None:
-    if day is None:
-        return None
-    return datetime.combine(day, time.min, tzinfo=UTC) + timedelta(days=plus_days)
 
 
 @router.get("/audit", summary="Auditoría, más nuevo primero")
 def audit_events(
     caller: CurrentCaller,
-    actor_id: Annotated[int | None, Query(ge=1)] = None,
-    action: Annotated[str, Query(max_length=60)] = "",
+    actor_id: IdQuery = None,
+    action: Annotated[Text, Query(max_length=60)] = "",
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[AuditRow]:
+    """`from`/`to` are UTC days (AAAA-MM-DD) in the years 2000..2100, both included."""
     return admin.audit_events(caller.user, actor_id=actor_id, action=action,
-                              since=_day_start(date_from), until=_day_start(date_to, 1),
-                              limit=limit, offset=offset)
+                              date_from=date_from, date_to=date_to, limit=limit, offset=offset)

@@ -19,6 +19,7 @@ from energyapp.api.deps import (
     reject_foreign_origin,
     user_agent,
 )
+from energyapp.api.types import IdPath, Text
 from energyapp.auth.redirects import safe_next
 from energyapp.db.engine import session_scope
 from energyapp.db.models import User
@@ -29,9 +30,9 @@ from energyapp.settings import get_settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-Email = Annotated[str, Field(min_length=3, max_length=254)]
-Password = Annotated[str, Field(max_length=1024)]
-Code = Annotated[str, Field(max_length=64)]
+Email = Annotated[Text, Field(min_length=3, max_length=254)]
+Password = Annotated[Text, Field(max_length=1024)]
+Code = Annotated[Text, Field(max_length=64)]
 
 
 class LoginBody(BaseModel):
@@ -41,15 +42,15 @@ class LoginBody(BaseModel):
 
 
 class RefreshBody(BaseModel):
-    refresh_token: Annotated[str, Field(max_length=200)]
+    refresh_token: Annotated[Text, Field(max_length=200)]
 
 
 class LogoutBody(BaseModel):
-    refresh_token: Annotated[str, Field(max_length=200)] | None = None
+    refresh_token: Annotated[Text, Field(max_length=200)] | None = None
 
 
 class RegisterBody(BaseModel):
-    name: Annotated[str, Field(max_length=200)]
+    name: Annotated[Text, Field(max_length=200)]
     email: Email
     password: Password
     password_confirmation: Password
@@ -177,7 +178,7 @@ def list_sessions_route(caller: CurrentCaller) -> list[SessionView]:
 
 
 @router.delete("/sessions/{session_id}", status_code=204, summary="Cerrar una sesión")
-def revoke_session_route(session_id: int, caller: CurrentCaller) -> Response:
+def revoke_session_route(session_id: IdPath, caller: CurrentCaller) -> Response:
     sessions.revoke(caller.user.id, session_id, caller.ip)
     return Response(status_code=204)
 
@@ -212,8 +213,8 @@ def totp_disable_route(body: DisableTotpBody, caller: CurrentCaller) -> Response
 @router.get("/session", include_in_schema=False)
 def redeem_ticket_route(
     request: Request,
-    ticket: Annotated[str, Query(max_length=200)] = "",
-    next: Annotated[str, Query(max_length=500)] = "",
+    ticket: Annotated[Text, Query(max_length=200)] = "",
+    next: Annotated[Text, Query(max_length=500)] = "",
 ) -> RedirectResponse:
     """The UI checked the credentials over the websocket; this turns its one-time ticket into
     the HttpOnly session cookie and sends the browser on."""
@@ -228,7 +229,7 @@ def redeem_ticket_route(
 
 @router.post("/signout", include_in_schema=False)
 def signout_route(
-    request: Request, next: Annotated[str, Form(max_length=500)] = ""
+    request: Request, next: Annotated[Text, Form(max_length=500)] = ""
 ) -> RedirectResponse:
     """The browser's sign-out: a form POST from this site (a GET does nothing, so a link or an
     image on another site cannot sign anyone out; a foreign or missing Origin/Referer is 403).
