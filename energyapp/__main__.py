@@ -221,6 +221,23 @@ def cmd_reencrypt_secrets(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_audit(_args: argparse.Namespace) -> int:
+    from energyapp.db.engine import session_scope
+    from energyapp.services.audit import verify_chain
+
+    with session_scope() as db:
+        report = verify_chain(db)
+    if not report.intact:
+        raise CommandError(f"audit chain broken at row {report.broken_id}: {report.problem} "
+                           f"({report.rows} row(s) before it are intact)")
+    if report.last_id is None:
+        print("Audit chain intact: no rows yet.")
+    else:
+        print(f"Audit chain intact: {report.rows} row(s), last id {report.last_id}, "
+              f"last row_hash {report.last_hash}.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m energyapp",
                                      description="EnergyApp operator commands.")
@@ -256,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", choices=["admin", "supervisor", "trabajador"])
     add("reencrypt-secrets", cmd_reencrypt_secrets,
         "re-encrypt stored TOTP secrets with the current secret_key (after rotating it)")
+    add("verify-audit", cmd_verify_audit,
+        "check the audit trail's hash chain; exit code 1 names the first broken row")
     return parser
 
 

@@ -9,9 +9,11 @@ from energyapp import reflex_patches
 from energyapp.api.app import create_api
 from energyapp.api.headers import security_headers
 from energyapp.api.proxy import trust_forwarded_proto
+from energyapp.db.failures import database_unavailable, log_unavailable
 from energyapp.logging_setup import APP_LOGGER, configure_logging
 from energyapp.pages import admin, dashboard, login, register, settings  # noqa: F401
 from energyapp.services import chat
+from energyapp.services.errors import DATABASE_UNAVAILABLE
 from energyapp.settings import get_settings
 from energyapp.states import tab_reset
 from energyapp.states.gate import SessionGate
@@ -51,8 +53,20 @@ async def sweep_interrupted_answers() -> None:
 # The theme is configured in rxconfig.py (RadixThemesPlugin).
 # Transformers wrap in order: the API mounts Reflex (and, in prod, the built frontend), then
 # the scheme from a trusted proxy, then headers on every HTTP response (pages included).
+def backend_error(exception: Exception) -> rx.event.EventSpec:
+    """An event handler raised: a Spanish toast (never Reflex's English one); the traceback
+    goes to app.log, except for an unavailable database (one line per outage)."""
+    if database_unavailable(exception):
+        log_unavailable("event", exception)
+        return rx.toast.error(DATABASE_UNAVAILABLE, position="top-center")
+    logging.getLogger(APP_LOGGER).error("event_handler_failed", exc_info=exception)
+    return rx.toast.error("Ocurrió un error inesperado. Inténtalo de nuevo en unos momentos.",
+                          position="top-center")
+
+
 app = rx.App(api_transformer=[create_api(), trust_forwarded_proto, security_headers],
-             html_lang="es", stylesheets=["/chat.css"])
+             html_lang="es", stylesheets=["/chat.css"], backend_exception_handler=backend_error,
+             frontend_exception_handler=reflex_patches.log_frontend_exception)
 # Every websocket event passes the gate first, before Reflex's hydration sends any var.
 app.add_middleware(SessionGate(), index=0)
 app.register_lifespan_task(size_thread_pool)

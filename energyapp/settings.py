@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     data_dir: Path = PROJECT_DIR / "data"
     db_url: str = ""  # empty: SQLite file under data_dir
+    # Used only by `python -m energyapp migrate`: the same database as a role that owns the
+    # tables, while db_url's role only reads and writes rows (docs/deployment.md). Empty: db_url.
+    migrate_db_url: str = ""
+    # Longest wait for the database (connect, one statement, a lock, a pool slot); past it the
+    # request fails as "database unavailable" (503), never hangs (docs/operations.md).
+    db_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    db_retry_after_seconds: int = Field(5, ge=1, le=3600)  # Retry-After of those 503s
+    # An answer whose final save failed is kept in memory and saved again this long.
+    answer_repair_seconds: int = Field(600, ge=1)
     secret_key: SecretStr | None = None
     # After a rotation: the old secret_key value(s), so secrets encrypted at rest still open
     # (comma list, newest first); drop them once `reencrypt-secrets` has run.
@@ -172,9 +181,15 @@ class Settings(BaseSettings):
 
     # --- abuse limits (failed attempts within the window, per account and per IP) --------------
     login_max_failures_per_account: int = Field(5, ge=1)
-    login_max_failures_per_ip: int = Field(20, ge=1)
+    # Loose on purpose: many people share one office NAT address, and each of them may mistype;
+    # the per-account limit is what protects a password, this one stops a spray from one address.
+    login_max_failures_per_ip: int = Field(100, ge=1)
     totp_max_failures: int = Field(5, ge=1)
     lockout_minutes: int = Field(15, ge=1)
+    register_max_per_ip: int = Field(30, ge=1)  # new accounts per IP per hour
+    # Password hashes (logins, registrations, changes) that may wait for a core per worker;
+    # past it the request is refused at once with 503 + Retry-After. Default: 4 × cores.
+    password_hash_queue: int = Field(default_factory=lambda: 4 * (os.cpu_count() or 1), ge=0)
     rate_limit_storage_url: str = "memory://"  # redis://host:6379/1 with several workers
 
     @field_validator(
@@ -223,7 +238,7 @@ class Settings(BaseSettings):
     def _lower_domains(cls, value: list[str]) -> list[str]:
         return [d.lower().lstrip("@") for d in value]
 
-    @field_validator("db_url")
+    @field_validator("db_url", "migrate_db_url")
     @classmethod
     def _check_db_url(cls, value: str) -> str:
         if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg2:")):

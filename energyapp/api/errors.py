@@ -1,19 +1,41 @@
-"""Error responses: always JSON `{"detail": "<mensaje en español>"}`, never a traceback."""
+"""Error responses: always JSON `{"detail": "<mensaje en español>"}`, never a traceback.
+
+A database that cannot be used now (unreachable, stalled, read-only, locked, full) is a 503
+with `Retry-After` and `code: database_unavailable` on every route, never a 500: the driver's
+errors are classified here, in one place, by `energyapp.db.failures` (a service may also raise
+`DatabaseUnavailable`). Bugs (an IntegrityError a service did not expect, bad SQL) stay 500.
+Streams already started cannot change status: they end with an error line instead
+(api/routes/chat.py)."""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from http import HTTPStatus
 
+import psycopg2
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from energyapp.api import refusals
+from energyapp.db.failures import database_unavailable, log_unavailable
 from energyapp.logging_setup import APP_LOGGER
-from energyapp.services.errors import NotAuthenticated, ServiceError, Throttled
+from energyapp.services.errors import (
+    DATABASE_UNAVAILABLE,
+    Busy,
+    DatabaseUnavailable,
+    NotAuthenticated,
+    ServiceError,
+    Throttled,
+)
+from energyapp.settings import get_settings
 
 log = logging.getLogger(APP_LOGGER)
+# Errors that may mean "the database is unavailable" (503) rather than a bug (500).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error, psycopg2.Error)
 
 _STATUS_MESSAGES = {
     400: "Solicitud inválida.",
@@ -38,8 +60,10 @@ def _describe_validation(exc: RequestValidationError) -> str:
     kind = first.get("type", "")
     if kind == "missing":
         return f"Falta el campo «{field}»."
-    if kind.startswith("string_too_long"):
+    if kind.startswith("string_too_long") or kind == "too_long":
         return f"El campo «{field}» es demasiado largo."
+    if kind == "nul_character":  # energyapp.api.types.Text
+        return f"El campo «{field}» contiene un carácter nulo (\\0), que no se admite."
     return f"El campo «{field}» no es válido." if field else _STATUS_MESSAGES[422]
 
 
@@ -52,15 +76,17 @@ async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONRes
                         headers=getattr(exc, "headers", None))
 
 
-async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
     body: dict[str, object] = {"detail": exc.message}
     if exc.code:
         body["code"] = exc.code
     headers = {}
-    if isinstance(exc, Throttled):
+    if isinstance(exc, Throttled | Busy | DatabaseUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, NotAuthenticated):
         headers["WWW-Authenticate"] = "Bearer"
+    if exc.status in refusals.LOGGED_STATUSES:  # authorization failures go to auth.log
+        headers[refusals.REQUEST_ID_HEADER] = await refusals.log_refusal(request, exc)
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
@@ -68,7 +94,26 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
     return JSONResponse({"detail": _describe_validation(exc)}, status_code=422)
 
 
+def database_unavailable_response(exc: BaseException, where: str) -> JSONResponse:
+    """503 + Retry-After and the Spanish message, for any error that means the database cannot
+    be used now (unreachable, stalled, read-only, locked, full: energyapp.db.failures)."""
+    log_unavailable(where, exc)
+    retry_after = str(get_settings().db_retry_after_seconds)
+    return JSONResponse({"detail": DATABASE_UNAVAILABLE, "code": "database_unavailable"},
+                        status_code=503, headers={"Retry-After": retry_after})
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A SQLAlchemy or DB-API error from a route or a service: 503 when the database is
+    unavailable. A bug re-raises: the 500 handler below answers it and logs the traceback."""
+    if not database_unavailable(exc):
+        raise exc
+    return database_unavailable_response(exc, request.url.path)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):  # wrapped where the handlers above did not see it
+        return database_unavailable_response(exc, request.url.path)
     log.exception("unhandled_api_error path=%s", request.url.path)
     return JSONResponse(
         {"detail": "Error interno del servidor. Inténtalo de nuevo más tarde."}, status_code=500
@@ -79,4 +124,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for database_error in DATABASE_ERRORS:
+        app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.config import Config
 
 from alembic import command
-from energyapp.settings import PROJECT_DIR
+from energyapp.settings import PROJECT_DIR, get_settings
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
@@ -22,5 +22,12 @@ def alembic_config(db_url: str | None = None) -> Config:
     return config
 
 
+def migration_db_url() -> str:
+    """`migrate_db_url` (a role that owns the tables) when set, else `db_url`."""
+    settings = get_settings()
+    return settings.migrate_db_url or settings.db_url
+
+
 def upgrade_to_head(db_url: str | None = None) -> None:
-    command.upgrade(alembic_config(db_url), "head")
+    """Migrate `db_url`, or by default the database of `migration_db_url()`."""
+    command.upgrade(alembic_config(db_url or migration_db_url()), "head")

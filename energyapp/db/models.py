@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Dialect, Index, String, Text, TypeDecorator
+from sqlalchemy import Column, Dialect, Index, String, Text, TypeDecorator, text
 from sqlmodel import Field, SQLModel
 
 from energyapp.db.encrypted import EncryptedString
@@ -97,9 +97,21 @@ class Conversation(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+STREAMING_ONLY = text("status = 'streaming'")
+
+
 class Message(SQLModel, table=True):
+    """The database keeps two promises: a client's request id adds one message per sender
+    (`ux_messages_user_request`), and a conversation writes one answer at a time
+    (`ux_messages_one_streaming`, a partial unique index over the `streaming` rows)."""
+
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation_id_id", "conversation_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        Index("ux_messages_user_request", "user_id", "request_id", unique=True),
+        Index("ux_messages_one_streaming", "conversation_id", unique=True,
+              sqlite_where=STREAMING_ONLY, postgresql_where=STREAMING_ONLY),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
@@ -113,8 +125,11 @@ class Message(SQLModel, table=True):
     completion_tokens: int | None = None
     total_duration_ms: int | None = None
     first_token_ms: int | None = None
-    # A client's retry key for the user message it sent: the same key never adds a second one.
-    request_id: str | None = Field(default=None, max_length=64, index=True)
+    # A client's retry key for the user message it sent, and who sent it (set together): the
+    # same key from the same user never adds a second message. The sender, not the
+    # conversation's owner: a reassigned conversation keeps its messages' keys.
+    request_id: str | None = Field(default=None, max_length=64)
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)  # last save of a streaming answer
 
@@ -199,10 +214,14 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (Index("ix_audit_events_actor_created", "actor_id", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    actor_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    # No foreign key: rows are append-only, so deleting a user keeps the ids of what it did.
+    actor_id: int | None = Field(default=None)
     action: str = Field(max_length=60, index=True)
     target_type: str | None = Field(default=None, max_length=40)
     target_id: str | None = Field(default=None, max_length=64)
     details: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     ip: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    # The hash chain (services/audit.py): set when the row is appended, never by callers.
+    prev_hash: str | None = Field(default=None, max_length=64, nullable=False)
+    row_hash: str | None = Field(default=None, max_length=64, nullable=False)

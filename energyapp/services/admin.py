@@ -6,7 +6,7 @@ every reassignment, role change, activation, 2FA reset and unlock is an audit ev
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -27,6 +27,7 @@ from energyapp.services import audit, policy, sessions, ui_tabs
 from energyapp.services.conversations import MessageView, like_pattern, messages_of
 from energyapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from energyapp.services.users import normalize_email
+from energyapp.services.validation import bounded_date, day_start, one_line, refuse_nul
 from energyapp.services.views import SessionView, UserView, iso
 from energyapp.settings import get_settings
 
@@ -106,7 +107,7 @@ def list_users(actor: UserView, *, search: str = "", limit: int = 50, offset: in
     limit, offset = _page(limit, offset)
     statement = select(User, _conversations_per_user()).where(
         policy.visible_users_clause(actor))
-    term = " ".join((search or "").split())[:200]
+    term = one_line(search or "")[:200]
     if term:
         pattern = like_pattern(term)
         statement = statement.where(col(User.email).ilike(pattern, escape="\\")
@@ -258,6 +259,8 @@ def clear_two_factor(db: Session, target: User, *, actor_id: int | None = None,
         db.delete(code)
     audit.record(db, f"totp_reset{source}", actor_id=actor_id, target_type="user",
                  target_id=target.id, ip=ip)
+    # Open tabs show 2FA as on (and may now owe a forced setup): they ask the gate again.
+    ui_tabs.announce_after_commit(db, user_ids=[target.id])
 
 
 DEMO_ROLE = ("Las cuentas de demostración conservan su rol ({role}): las usan todos los "
@@ -319,11 +322,15 @@ def unlock(actor: UserView, user_id: int, ip: str | None) -> None:
 
 
 def audit_events(actor: UserView, *, actor_id: int | None = None, action: str = "",
-                 since: datetime | None = None, until: datetime | None = None,
+                 date_from: date | str | None = None, date_to: date | str | None = None,
                  limit: int = 50, offset: int = 0) -> list[AuditRow]:
-    """Newest first. Admins see everything; supervisors the events of users in their scope."""
+    """Newest first, from the start of `date_from` to the end of `date_to` (UTC days in the
+    years 2000..2100, else InvalidInput). Admins see everything; supervisors the events of
+    users in their scope."""
     policy.require_staff(actor)
     limit, offset = _page(limit, offset)
+    since = day_start(bounded_date(date_from, field="fecha «desde»"))
+    until = day_start(bounded_date(date_to, field="fecha «hasta»"), plus_days=1)
     statement = (select(AuditEvent, User.email)
                  .join(User, col(User.id) == AuditEvent.actor_id, isouter=True))
     if actor.role != Role.admin:
@@ -331,7 +338,7 @@ def audit_events(actor: UserView, *, actor_id: int | None = None, action: str = 
     if actor_id is not None:
         statement = statement.where(AuditEvent.actor_id == actor_id)
     if action:
-        statement = statement.where(AuditEvent.action == action[:60])
+        statement = statement.where(AuditEvent.action == refuse_nul(action)[:60])
     if since is not None:
         statement = statement.where(col(AuditEvent.created_at) >= since)
     if until is not None:

@@ -39,3 +39,32 @@ class Throttled(ServiceError):  # noqa: N818
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, code="throttled")
         self.retry_after = max(1, retry_after)
+
+
+BUSY = "El servidor está ocupado; inténtalo de nuevo en unos segundos."
+
+
+class Busy(ServiceError):  # noqa: N818
+    """Too much work of this kind is already queued (password hashing); refused at once so
+    the caller's thread and connection are not held, with the seconds to wait."""
+
+    status = 503
+
+    def __init__(self, message: str = BUSY, *, retry_after: int) -> None:
+        super().__init__(message, code="busy")
+        self.retry_after = max(1, retry_after)
+
+
+DATABASE_UNAVAILABLE = ("La base de datos no está disponible en este momento. "
+                        "Inténtalo de nuevo en unos segundos.")
+
+
+class DatabaseUnavailable(ServiceError):  # noqa: N818
+    """The database is unreachable, stalled, read-only, locked or full (energyapp.db.failures):
+    nothing the caller did wrong, worth retrying after `retry_after` seconds."""
+
+    status = 503
+
+    def __init__(self, message: str = DATABASE_UNAVAILABLE, *, retry_after: int = 5) -> None:
+        super().__init__(message, code="database_unavailable")
+        self.retry_after = max(1, retry_after)
