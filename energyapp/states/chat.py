@@ -120,8 +120,11 @@ class ChatState(rx.State):
         if self.active_id and self.sending:
             # A reconnect after the host running this tab's answer died (another host now):
             # nothing streams any more once the saved answer reads as interrupted.
-            _view, saved = await asyncio.to_thread(conversations.get_with_messages,
-                                                   resolved.user.id, self.active_id)
+            try:
+                _view, saved = await asyncio.to_thread(conversations.get_with_messages,
+                                                       resolved.user.id, self.active_id)
+            except ServiceError:  # no longer ours (reassigned, deleted)
+                saved = []
             if not any(m.status == "streaming" for m in saved):
                 self.sending = False
                 (await self.get_state(LiveAnswerState))._end()

@@ -96,6 +96,45 @@ def test_responses_get_cross_origin_opener_policy(adapted: dict) -> None:
     assert "Strict-Transport-Security" in headers and "Content-Security-Policy" in headers
 
 
+def _reverse_proxies(node) -> list[dict]:
+    if isinstance(node, dict):
+        if node.get("handler") == "reverse_proxy":
+            return [node]
+        return [p for value in node.values() for p in _reverse_proxies(value)]
+    if isinstance(node, list):
+        return [p for value in node for p in _reverse_proxies(value)]
+    return []
+
+
+def test_one_app_host_by_default(adapted: dict) -> None:
+    (proxy,) = _reverse_proxies(adapted["apps"]["http"])
+    assert proxy["upstreams"] == [{"dial": "127.0.0.1:8000"}]
+    assert proxy["flush_interval"] == -1
+
+
+def test_several_app_hosts_with_sticky_tabs_and_health_checks(tmp_path: Path) -> None:
+    """ENERGYAPP_EXTRA_UPSTREAMS adds app hosts: a browser sticks to one by a cookie (its
+    websocket and its events), a host failing /ping is skipped, a refused request is retried on
+    another host (docs/deployment.md, "Several app hosts")."""
+    env = _env(tmp_path, ENERGYAPP_EXTRA_UPSTREAMS="10.0.0.12:8000 10.0.0.13:8000")
+    for command in ("adapt", "validate"):
+        result = subprocess.run(["caddy", command, "--adapter", "caddyfile", "--config",
+                                 str(CADDYFILE)], env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+    (proxy,) = _reverse_proxies(json.loads(
+        subprocess.run(["caddy", "adapt", "--adapter", "caddyfile", "--config", str(CADDYFILE)],
+                       env=env, capture_output=True, text=True, timeout=60).stdout)["apps"])
+    assert [u["dial"] for u in proxy["upstreams"]] == [
+        "127.0.0.1:8000", "10.0.0.12:8000", "10.0.0.13:8000"]
+    balancing = proxy["load_balancing"]
+    assert balancing["selection_policy"]["policy"] == "cookie"
+    assert balancing["try_duration"] > 0
+    active = proxy["health_checks"]["active"]
+    assert active["uri"] == "/ping" and active["interval"] > 0
+    assert proxy["flush_interval"] == -1
+
+
 # --- a running Caddy -------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -104,10 +143,16 @@ def _free_port() -> int:
 
 
 class _App(BaseHTTPRequestHandler):
-    """Stands in for EnergyApp: the ticket exchange sets the session cookie; the websocket
-    path drops the connection (an app restarting), which Caddy logs as an upstream error."""
+    """Stands in for EnergyApp: /ping answers (health check), the ticket exchange sets the
+    session cookie; the websocket path drops the connection (an app restarting), which Caddy
+    logs as an upstream error."""
 
     def do_GET(self) -> None:
+        if self.path == "/ping":  # Caddy's active health check
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/_event"):
             self.close_connection = True
             return
@@ -153,7 +198,8 @@ def test_a_running_caddy_writes_no_credentials(tmp_path: Path, app_port: int) ->
                 assert caddy.poll() is None and time.monotonic() < deadline, own_log.read_text()
                 time.sleep(0.2)
         socket_url = f"{base}/_event/?EIO=4&transport=websocket&token=SECRET-TAB-TOKEN"
-        dropped = httpx.get(socket_url, headers=secrets, timeout=5)
+        # lb_try_duration: Caddy retries the dropped GET (another host may take it) for 10 s.
+        dropped = httpx.get(socket_url, headers=secrets, timeout=30)
         for _ in range(50):
             if len(access_log.read_text().splitlines()) >= 2 if access_log.exists() else False:
                 break
