@@ -12,7 +12,13 @@
    state is pickled, and the next event brings them from its socket again.
 4. What the browser reports through Reflex's public `handle_frontend_exception` event is logged
    escaped, cut and rate-limited (`log_frontend_exception`).
-5. The state manager's purge of expired files (reflex-dev/reflex#7060), below.
+5. Several app hosts (Redis): a tab whose host died (or was drained) reconnects to another host
+   with its own token, so it finds its state. Reflex keeps each token's socket record in Redis
+   for an hour and takes a reconnect whose record names another instance for a duplicate tab,
+   handing it a new, empty state. Caddy keeps a browser on one host (sticky cookie), so a
+   record of another instance means the tab moved: the record is dropped and the token kept.
+   A tab duplicated on the same host still gets a new token (Reflex's own check).
+6. The state manager's purge of expired files (reflex-dev/reflex#7060), below.
 
 The single-worker state manager (StateManagerDisk) keeps each browser tab's UI state in
 `.states/`, so it survives a restart. Its write loop wakes each time a tab's
@@ -29,6 +35,7 @@ import dataclasses
 import functools
 import logging
 import math
+import pickle
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +44,7 @@ from reflex.app import EventNamespace
 from reflex.istate.data import HeaderData, RouterData
 from reflex.istate.manager.disk import StateManagerDisk
 from reflex.state import State
+from reflex.utils.token_manager import RedisTokenManager
 from reflex_base.utils import log as reflex_log
 
 from energyapp.logging_setup import scrub
@@ -175,6 +183,25 @@ def _on_disconnect_too(original):  # noqa: ANN001, ANN202 - wraps a method
     return on_disconnect
 
 
+# --- several app hosts: a tab that changed host keeps its token ----------------------------------
+def _take_over_from_other_hosts(link):  # noqa: ANN001, ANN202 - wraps a method
+    @functools.wraps(link)
+    async def link_token_to_sid(manager: RedisTokenManager, token: str, sid: str) -> str | None:
+        try:
+            key = manager._get_redis_key(token)
+            raw = await manager.redis.get(key)
+            # Reflex's own record, in Reflex's own format, from the app's own Redis.
+            record = pickle.loads(raw) if raw is not None else None  # noqa: S301
+            if record is not None and record.instance_id != manager.instance_id:
+                await manager.redis.delete(key)  # the tab moved here: same tab, same state
+        except Exception:
+            logging.getLogger("energyapp").exception("token_record_check_failed")
+        return await link(manager, token, sid)
+
+    link_token_to_sid.__energyapp_patch__ = True
+    return link_token_to_sid
+
+
 def apply(on_disconnect: Callable[[str], Awaitable[None]] | None = None) -> None:
     """Idempotent: the app module may be imported more than once per process."""
     if not getattr(StateManagerDisk._purge_expired_states, "__energyapp_patch__", False):
@@ -185,6 +212,9 @@ def apply(on_disconnect: Callable[[str], Awaitable[None]] | None = None) -> None
     _filter_reflex_handlers()
     if not getattr(State.__getstate__, "__energyapp_patch__", False):
         State.__getstate__ = _pickled_without_credentials(State.__getstate__)
+    if not getattr(RedisTokenManager.link_token_to_sid, "__energyapp_patch__", False):
+        RedisTokenManager.link_token_to_sid = _take_over_from_other_hosts(
+            RedisTokenManager.link_token_to_sid)
     if not getattr(EventNamespace.on_disconnect, "__energyapp_patch__", False):
         EventNamespace.on_disconnect = _on_disconnect_too(EventNamespace.on_disconnect)
     if on_disconnect is not None and on_disconnect not in _disconnect_callbacks:

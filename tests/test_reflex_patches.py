@@ -110,3 +110,46 @@ def test_frontend_reports_are_rate_limited(caplog) -> None:
     lines = [r for r in caplog.records if "frontend_error" in r.getMessage()]
     assert len(lines) == reflex_patches.FRONTEND_ERRORS_PER_MINUTE
     assert all("\n" not in r.getMessage() for r in lines)
+
+
+# --- several app hosts ---------------------------------------------------------------------------
+def test_a_tab_that_moved_host_keeps_its_token_and_a_duplicated_tab_does_not() -> None:
+    """A socket record another instance left in Redis means the tab moved (Caddy keeps a
+    browser on one host): same token, same state. The same instance seeing a second socket for
+    one token is a duplicated tab: Reflex's new token."""
+    import asyncio
+    import os
+    import pickle
+    import uuid
+
+    import pytest
+
+    url = os.environ.get("ENERGYAPP_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("ENERGYAPP_TEST_REDIS_URL is not set")
+    from redis.asyncio import Redis
+    from reflex.utils.token_manager import RedisTokenManager, SocketRecord
+
+    import energyapp.energyapp  # noqa: F401 - applies the patches
+
+    async def scenario() -> tuple:
+        redis = Redis.from_url(url)
+        try:
+            here, dead_host = RedisTokenManager(redis), RedisTokenManager(redis)
+            moved = f"tab-{uuid.uuid4()}"
+            await redis.set(here._get_redis_key(moved),
+                            pickle.dumps(SocketRecord(instance_id=dead_host.instance_id,
+                                                      sid="sid-on-dead-host")), ex=60)
+            kept = await here.link_token_to_sid(moved, "sid-here")
+            duplicated = f"tab-{uuid.uuid4()}"
+            await here.link_token_to_sid(duplicated, "first-socket")
+            second = await here.link_token_to_sid(duplicated, "second-socket")
+            for token in (moved, duplicated):
+                await redis.delete(here._get_redis_key(token))
+            return kept, second
+        finally:
+            await redis.aclose()
+
+    kept, second = asyncio.run(scenario())
+    assert kept is None  # linked under its own token
+    assert second is not None and second != "tab"

@@ -91,7 +91,10 @@ class ChatState(rx.State):
     active_title: str = ""
     messages: list[dict[str, str]] = []  # noqa: RUF012
     messages_loading: bool = False
-    draft: str = ""
+    # Kept in the tab's sessionStorage too: what the user is typing survives a server that dies
+    # mid-answer (its last state may not have reached Redis) and comes back with the next
+    # hydration. Sign-out clears it (Clear-Site-Data).
+    draft: str = rx.SessionStorage("", name="energyapp_draft")
     error: str = ""
     sending: bool = False
     rename_value: str = ""

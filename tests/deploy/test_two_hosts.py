@@ -138,11 +138,6 @@ def _host_of(page, hosts: Hosts) -> str:
     pytest.fail(f"unknown upstream cookie {value}")
 
 
-@pytest.mark.xfail(reason="after the kill the tab reconnects to the other host with a fresh UI "
-                   "state (no open conversation, empty draft). Likely cause: the dead host's "
-                   "socket record for the token stays in Redis, so Reflex's RedisTokenManager."
-                   "link_token_to_sid takes the reconnect for a duplicate tab and hands out a "
-                   "new token (reflex/utils/token_manager.py)", strict=False)
 def test_killing_the_host_of_a_streaming_answer(hosts: Hosts, browser) -> None:
     hosts.standin.configure(tokens=400, tokens_per_second=10, first_token_delay=0.2)
     context = browser.new_context(base_url=hosts.url, ignore_https_errors=True, locale="es-CL",
