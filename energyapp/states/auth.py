@@ -11,29 +11,23 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from energyapp.auth.client_address import client_address
 from energyapp.auth.redirects import safe_next
 from energyapp.services import login, sessions
 from energyapp.services.policy import Access
 from energyapp.services.sessions import ResolvedSession
-from energyapp.states.gate import SETUP_2FA_ROUTE, caller, gated, login_redirect, unbind_tab
-from energyapp.states.gate import session_token as _cookie_token
+from energyapp.states.gate import (
+    SETUP_2FA_ROUTE,
+    caller,
+    client_ip,
+    gated,
+    login_redirect,
+    unbind_tab,
+)
 
 __all__ = ["SETUP_2FA_ROUTE", "AuthState", "client_ip", "complete_login", "full_navigation",
            "login_redirect", "user_agent"]
 
 ROLE_LABELS = {"admin": "Administrador", "supervisor": "Supervisor", "trabajador": "Trabajador"}
-
-
-def session_token(state: rx.State) -> str | None:
-    return _cookie_token(state.router.headers)
-
-
-def client_ip(state: rx.State) -> str:
-    """The socket's peer; X-Forwarded-For only when that peer is a trusted proxy (Reflex itself
-    is told never to apply it: rxconfig.py)."""
-    return client_address(state.router.session.client_ip or "",
-                          state.router.headers.raw_headers.get("x-forwarded-for"))[:64]
 
 
 def user_agent(state: rx.State) -> str:

@@ -130,11 +130,17 @@ async def reset_tab(root: BaseState) -> None:
         (await root.get_state(cls)).reset()
 
 
-def session_token(headers: dict[str, str] | Any) -> str | None:
+def session_token(headers: dict[str, str]) -> str | None:
     """The session cookie, parsed as the API parses it (Starlette): one malformed cookie
     elsewhere in the header must not make the socket anonymous while the API sees the user."""
-    raw = (headers.get("cookie") if isinstance(headers, dict) else headers.cookie) or ""
-    return cookie_parser(raw).get(get_settings().session_cookie) or None
+    return cookie_parser(headers.get("cookie") or "").get(get_settings().session_cookie) or None
+
+
+def client_ip(state: BaseState) -> str:
+    """The socket's peer; X-Forwarded-For only when that peer is a trusted proxy (Reflex itself
+    is told never to apply it: rxconfig.py)."""
+    return client_address(state.router.session.client_ip or "",
+                          state.router.headers.raw_headers.get("x-forwarded-for"))[:64]
 
 
 def _route_path(root: BaseState) -> str:
@@ -240,8 +246,7 @@ async def _refuse(root: BaseState, answer: rx.event.EventSpec, *, event: Event |
         security_log.authorization_failed(
             channel="socket", reason=reason, handler=event.name if event else None,
             user_id=resolved.user.id if resolved else None,
-            ip=client_address(root.router.session.client_ip or "",
-                              root.router.headers.raw_headers.get("x-forwarded-for"))[:64],
+            ip=client_ip(root),
             user_agent=root.router.headers.user_agent,
             request_id=security_log.short_hash(root.router.session.client_token))
     delta = await root._get_resolved_delta()

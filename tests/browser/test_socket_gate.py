@@ -54,6 +54,7 @@ def worker_with_secret(app_server: AppServer) -> tuple[str, str, str]:
 def admin_reads(app_server: AppServer, sock: RawSocket, email: str, conversation_id: str) -> str:
     from energyapp.states.admin import AdminState
 
+    sock.hydrate("/admin")
     sock.call(event(AdminState, "load"), path="/admin")
     sock.call(event(AdminState, "search_users"), {"value": email}, path="/admin")
     return text_of(sock.call(event(AdminState, "select_conversation"),
@@ -65,7 +66,6 @@ def test_a_tab_token_without_the_cookie_gets_nothing(app_server: AppServer,
     email, secret, conversation_id = worker_with_secret
     admin_cookie = login_cookie(app_server, *ADMIN)
     with RawSocket(app_server.url, cookie=admin_cookie) as admin_tab:
-        admin_tab.hydrate("/admin")
         assert secret in admin_reads(app_server, admin_tab, email, conversation_id)
         token = admin_tab.token
     # The admin closed the tab. Whoever read the token in a log connects with it.
@@ -128,7 +128,6 @@ def test_logout_elsewhere_resets_the_open_tab_at_once(app_server: AppServer,
     email, secret, conversation_id = worker_with_secret
     admin_cookie = login_cookie(app_server, *ADMIN)
     with RawSocket(app_server.url, cookie=admin_cookie) as admin_tab:
-        admin_tab.hydrate("/admin")
         assert secret in admin_reads(app_server, admin_tab, email, conversation_id)
         logout = httpx.post(f"{app_server.url}/api/auth/logout",
                             headers={"Cookie": admin_cookie, "Origin": app_server.url})
