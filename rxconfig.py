@@ -43,8 +43,13 @@ config = rx.Config(
     default_color_mode="system",
     plugins=[
         rx.plugins.RadixThemesPlugin(
-            theme=rx.theme(appearance="inherit", accent_color="amber", gray_color="sand",
-                           radius="medium", has_background=True)
+            theme=rx.theme(
+                appearance="inherit",
+                accent_color="amber",
+                gray_color="sand",
+                radius="medium",
+                has_background=True,
+            )
         )
     ],
 )

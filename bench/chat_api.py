@@ -47,8 +47,9 @@ async def direct_run(url: str, users: int, spread: float = 0.0) -> list[float]:
         await asyncio.sleep(n * spread / users)
         started = time.perf_counter()
         first = None
-        async for part in await client.chat(MODEL, [{"role": "user", "content": "hola"}],
-                                            stream=True):
+        async for part in await client.chat(
+            MODEL, [{"role": "user", "content": "hola"}], stream=True
+        ):
             if first is None and part.message.content:
                 first = time.perf_counter() - started
         return first or 0.0
@@ -56,20 +57,28 @@ async def direct_run(url: str, users: int, spread: float = 0.0) -> list[float]:
     return list(await asyncio.gather(*(one(n) for n in range(users))))
 
 
-async def app_run(url: str, tokens: list[str], spread: float = 0.0,
-                  ) -> tuple[list[float], list[str | None], float]:
+async def app_run(
+    url: str,
+    tokens: list[str],
+    spread: float = 0.0,
+) -> tuple[list[float], list[str | None], float]:
     """Each user streams one answer (user n starts n × spread / users seconds in); per user the
     time to the first token and the text received (None when the stream did not end with
     "done")."""
-    async with httpx.AsyncClient(base_url=url, timeout=300,
-                                 limits=httpx.Limits(max_connections=200)) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=300, limits=httpx.Limits(max_connections=200)
+    ) as client:
 
         async def one(n: int, token: str) -> tuple[float, str | None]:
             await asyncio.sleep(n * spread / len(tokens))
             started = time.perf_counter()
             first, parts, done = None, [], False
-            async with client.stream("POST", "/api/chat", json={"message": "hola"},
-                                     headers={"Authorization": f"Bearer {token}"}) as response:
+            async with client.stream(
+                "POST",
+                "/api/chat",
+                json={"message": "hola"},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response:
                 async for line in response.aiter_lines():
                     event = json.loads(line)
                     if event["type"] == "delta":
@@ -96,8 +105,16 @@ def saved_complete(expected_text: str) -> tuple[int, int]:
         return good, len(answers)
 
 
-def measure(standin, server, tokens: list[str], expected: str, rate: int, users: int,
-            spread: float = 0.0, workers: int = 1) -> dict:
+def measure(
+    standin,
+    server,
+    tokens: list[str],
+    expected: str,
+    rate: int,
+    users: int,
+    spread: float = 0.0,
+    workers: int = 1,
+) -> dict:
     """One row: the direct client, then the app, with the same users, rate and arrivals. At
     full speed a few users are measured over several rounds: one 500-token answer takes ~0.1 s,
     too short for the CPU clock's 10 ms ticks."""
@@ -109,8 +126,7 @@ def measure(standin, server, tokens: list[str], expected: str, rate: int, users:
     client_cpu = psutil.Process().cpu_times()
     direct = [t for _ in range(rounds) for t in asyncio.run(direct_run(standin.url, users, spread))]
     after = psutil.Process().cpu_times()
-    direct_cpu_ms = ((after.user + after.system)
-                     - (client_cpu.user + client_cpu.system)) * 1000
+    direct_cpu_ms = ((after.user + after.system) - (client_cpu.user + client_cpu.system)) * 1000
     with session_scope() as db:  # each level counts only its own answers
         db.exec(Message.__table__.delete())
         db.exec(Conversation.__table__.delete())
@@ -118,34 +134,41 @@ def measure(standin, server, tokens: list[str], expected: str, rate: int, users:
     cpu_before = server.cpu_seconds()
     for _ in range(rounds):
         round_ttft, round_texts, round_elapsed = asyncio.run(
-            app_run(server.url, tokens[:users], spread))
+            app_run(server.url, tokens[:users], spread)
+        )
         ttft, texts, elapsed = ttft + round_ttft, texts + round_texts, elapsed + round_elapsed
     cpu_ms = (server.cpu_seconds() - cpu_before) * 1000
     delivered = TOKENS * sum(1 for text in texts if text == expected)
     good, total = saved_complete(expected)
     app, base = summary(ttft), summary(direct)
     row = {
-        "rate": rate or "max", "users": users, "arrivals_over_s": spread, "workers": workers,
+        "rate": rate or "max",
+        "users": users,
+        "arrivals_over_s": spread,
+        "workers": workers,
         "rounds": rounds,
         "ttft_app_ms": {k: v * 1000 for k, v in app.items() if k != "n"},
         "ttft_direct_ms": {k: v * 1000 for k, v in base.items() if k != "n"},
-        "added_ttft_ms": {"p50": (app["p50"] - base["p50"]) * 1000,
-                          "p95": (app["p95"] - base["p95"]) * 1000},
+        "added_ttft_ms": {
+            "p50": (app["p50"] - base["p50"]) * 1000,
+            "p95": (app["p95"] - base["p95"]) * 1000,
+        },
         "tokens_per_second": delivered / elapsed,
         "cpu_ms_per_1000_tokens": cpu_ms / max(delivered, 1) * 1000,
-        "direct_client_cpu_ms_per_1000_tokens":
-            direct_cpu_ms / (users * rounds * TOKENS) * 1000,
+        "direct_client_cpu_ms_per_1000_tokens": direct_cpu_ms / (users * rounds * TOKENS) * 1000,
         "all_tokens_arrived": all(text == expected for text in texts),
         "all_saved": good == total == users * rounds,
     }
-    print(f"workers={workers} rate={row['rate']:>3} users={users:>2} over {spread:.0f} s  "
-          f"added TTFT p50 {row['added_ttft_ms']['p50']:6.1f} ms p95 "
-          f"{row['added_ttft_ms']['p95']:6.1f} ms  "
-          f"{row['tokens_per_second']:8.0f} tok/s  "
-          f"CPU {row['cpu_ms_per_1000_tokens']:6.1f} ms/1k tok (direct client "
-          f"{row['direct_client_cpu_ms_per_1000_tokens']:5.1f})  "
-          f"arrived={row['all_tokens_arrived']} saved={row['all_saved']}",
-          flush=True)
+    print(
+        f"workers={workers} rate={row['rate']:>3} users={users:>2} over {spread:.0f} s  "
+        f"added TTFT p50 {row['added_ttft_ms']['p50']:6.1f} ms p95 "
+        f"{row['added_ttft_ms']['p95']:6.1f} ms  "
+        f"{row['tokens_per_second']:8.0f} tok/s  "
+        f"CPU {row['cpu_ms_per_1000_tokens']:6.1f} ms/1k tok (direct client "
+        f"{row['direct_client_cpu_ms_per_1000_tokens']:5.1f})  "
+        f"arrived={row['all_tokens_arrived']} saved={row['all_saved']}",
+        flush=True,
+    )
     return row
 
 
@@ -170,12 +193,17 @@ def main() -> None:
         for _ in range(30):
             direct_single += asyncio.run(direct_run(standin.url, 1))
             app_single += asyncio.run(app_run(server.url, tokens[:1]))[0]
-        single = {"direct_ms": summary([t * 1000 for t in direct_single]),
-                  "app_ms": summary([t * 1000 for t in app_single])}
+        single = {
+            "direct_ms": summary([t * 1000 for t in direct_single]),
+            "app_ms": summary([t * 1000 for t in app_single]),
+        }
         single["added_p50_ms"] = single["app_ms"]["p50"] - single["direct_ms"]["p50"]
         single["added_p95_ms"] = single["app_ms"]["p95"] - single["direct_ms"]["p95"]
-        print(f"one stream, 30 requests: added TTFT p50 {single['added_p50_ms']:.1f} ms "
-              f"p95 {single['added_p95_ms']:.1f} ms", flush=True)
+        print(
+            f"one stream, 30 requests: added TTFT p50 {single['added_p50_ms']:.1f} ms "
+            f"p95 {single['added_p95_ms']:.1f} ms",
+            flush=True,
+        )
         for rate in RATES:
             for users in LEVELS:
                 rows.append(measure(standin, server, tokens, expected, rate, users))
@@ -184,10 +212,18 @@ def main() -> None:
     with bench_stack(workers=2) as (standin, server):
         tokens, expected = prepare(standin, server, max(LEVELS))
         for spread in (0.0, ARRIVALS_OVER):
-            rows.append(measure(standin, server, tokens, expected, 30, max(LEVELS), spread,
-                                workers=2))
-    save("chat_api", {"machine": machine(), "tokens_per_answer": TOKENS, "rows": rows,
-                      "single_stream_ttft": single})
+            rows.append(
+                measure(standin, server, tokens, expected, 30, max(LEVELS), spread, workers=2)
+            )
+    save(
+        "chat_api",
+        {
+            "machine": machine(),
+            "tokens_per_answer": TOKENS,
+            "rows": rows,
+            "single_stream_ttft": single,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -28,9 +28,10 @@ import psutil
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results"
 PYTHON = sys.executable
-PG_URL = os.environ.get("ENERGYAPP_BENCH_PG_URL",
-                        os.environ.get("ENERGYAPP_TEST_PG_URL",
-                                       "postgresql://postgres@127.0.0.1:5432/test"))
+PG_URL = os.environ.get(
+    "ENERGYAPP_BENCH_PG_URL",
+    os.environ.get("ENERGYAPP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+)
 # Several workers keep the UI state here; the benchmark empties this Redis database first.
 REDIS_URL = os.environ.get("ENERGYAPP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
 SECRET = "bench-secret-" + "b" * 40
@@ -52,15 +53,22 @@ def pct(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": pct(values, 50), "p95": pct(values, 95),
-            "mean": statistics.fmean(values) if values else float("nan"), "n": len(values)}
+    return {
+        "p50": pct(values, 50),
+        "p95": pct(values, 95),
+        "mean": statistics.fmean(values) if values else float("nan"),
+        "n": len(values),
+    }
 
 
 def save(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    data = {"benchmark": name, "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            **data}
+    data = {
+        "benchmark": name,
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        **data,
+    }
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
     return path
 
@@ -94,10 +102,15 @@ def use_database(url: str, **settings: str) -> None:
     from energyapp.db.engine import reset_engine
     from energyapp.settings import reset_settings_cache
 
-    os.environ.update({"ENERGYAPP_DB_URL": url, "ENERGYAPP_SECRET_KEY": SECRET,
-                       "ENERGYAPP_CONFIG_FILE": str(PROJECT / "config" / "settings.yaml"),
-                       "ENERGYAPP_LOG_TO_FILE": "false",
-                       **{f"ENERGYAPP_{k.upper()}": v for k, v in settings.items()}})
+    os.environ.update(
+        {
+            "ENERGYAPP_DB_URL": url,
+            "ENERGYAPP_SECRET_KEY": SECRET,
+            "ENERGYAPP_CONFIG_FILE": str(PROJECT / "config" / "settings.yaml"),
+            "ENERGYAPP_LOG_TO_FILE": "false",
+            **{f"ENERGYAPP_{k.upper()}": v for k, v in settings.items()},
+        }
+    )
     reset_settings_cache()
     reset_engine()
 
@@ -112,8 +125,10 @@ def create_users(count: int, prefix: str = "usuario", rounds: int = 4) -> list[s
     password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds)).decode()
     emails = [f"{prefix}{n}@bench.cl" for n in range(count)]
     with session_scope() as db:
-        db.add_all(User(email=e, name=f"Persona {n}", password_hash=password_hash)
-                   for n, e in enumerate(emails))
+        db.add_all(
+            User(email=e, name=f"Persona {n}", password_hash=password_hash)
+            for n, e in enumerate(emails)
+        )
     return emails
 
 
@@ -134,8 +149,12 @@ class Standin:
 
 def start_standin() -> Standin:
     port = free_port()
-    process = subprocess.Popen([PYTHON, "-m", "tests.ollama_standin", "--port", str(port)],
-                               cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [PYTHON, "-m", "tests.ollama_standin", "--port", str(port)],
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -199,29 +218,40 @@ def start_server(db_url: str, ollama_url: str, workers: int = 1, **settings: str
     # The same host form as the stand-in's URL, so neither side pays for a name lookup.
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
-    env.update({
-        "ENERGYAPP_CONFIG_FILE": str(PROJECT / "config" / "settings.yaml"),
-        "ENERGYAPP_DB_URL": db_url, "ENERGYAPP_SECRET_KEY": SECRET,
-        "ENERGYAPP_PUBLIC_URL": url, "ENERGYAPP_PORT": str(port),
-        "ENERGYAPP_OLLAMA_URL": ollama_url, "ENERGYAPP_SEED_DEMO_ACCOUNTS": "false",
-        "ENERGYAPP_LOG_DIR": str(PROJECT / "bench" / "results" / "logs"),
-        "ENERGYAPP_DATA_DIR": str(PROJECT / "bench" / "results" / "data"),
-        "REFLEX_WEB_WORKDIR": str(PROJECT / ".web-bench"),
-        "REFLEX_USE_SYSTEM_BUN": "1", "REFLEX_TELEMETRY_ENABLED": "false",
-        "REFLEX_CHECK_LATEST_VERSION": "false",
-        "PATH": f"{PROJECT / '.tools/bun/node_modules/.bin'}:{PROJECT / '.venv/bin'}:"
-                f"{os.environ['PATH']}",
-        **{f"ENERGYAPP_{k.upper()}": v for k, v in settings.items()},
-    })
+    env.update(
+        {
+            "ENERGYAPP_CONFIG_FILE": str(PROJECT / "config" / "settings.yaml"),
+            "ENERGYAPP_DB_URL": db_url,
+            "ENERGYAPP_SECRET_KEY": SECRET,
+            "ENERGYAPP_PUBLIC_URL": url,
+            "ENERGYAPP_PORT": str(port),
+            "ENERGYAPP_OLLAMA_URL": ollama_url,
+            "ENERGYAPP_SEED_DEMO_ACCOUNTS": "false",
+            "ENERGYAPP_LOG_DIR": str(PROJECT / "bench" / "results" / "logs"),
+            "ENERGYAPP_DATA_DIR": str(PROJECT / "bench" / "results" / "data"),
+            "REFLEX_WEB_WORKDIR": str(PROJECT / ".web-bench"),
+            "REFLEX_USE_SYSTEM_BUN": "1",
+            "REFLEX_TELEMETRY_ENABLED": "false",
+            "REFLEX_CHECK_LATEST_VERSION": "false",
+            "PATH": f"{PROJECT / '.tools/bun/node_modules/.bin'}:{PROJECT / '.venv/bin'}:"
+            f"{os.environ['PATH']}",
+            **{f"ENERGYAPP_{k.upper()}": v for k, v in settings.items()},
+        }
+    )
     if workers > 1:
         subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
         env.update({"ENERGYAPP_REDIS_URL": REDIS_URL, "GRANIAN_WORKERS": str(workers)})
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = RESULTS / "server.log"
     with log.open("w") as handle:
-        process = subprocess.Popen([str(PROJECT / ".venv/bin/reflex"), "run", "--env", "prod"],
-                                   cwd=PROJECT, env=env, stdout=handle,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [str(PROJECT / ".venv/bin/reflex"), "run", "--env", "prod"],
+            cwd=PROJECT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Server(url, process, log)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -258,8 +288,9 @@ async def bearer_tokens(url: str, emails: list[str]) -> list[str]:
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         tokens = []
         for email in emails:
-            response = await client.post("/api/auth/login",
-                                         json={"email": email, "password": PASSWORD})
+            response = await client.post(
+                "/api/auth/login", json={"email": email, "password": PASSWORD}
+            )
             response.raise_for_status()
             tokens.append(response.json()["access_token"])
         return tokens
@@ -268,5 +299,9 @@ async def bearer_tokens(url: str, emails: list[str]) -> list[str]:
 def machine() -> dict[str, Any]:
     import platform
 
-    return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
-            "python": platform.python_version(), "system": platform.platform(terse=True)}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30),
+        "python": platform.python_version(),
+        "system": platform.platform(terse=True),
+    }

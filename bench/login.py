@@ -29,9 +29,15 @@ async def stream_gaps(url: str, token: str) -> dict[str, float]:
     """One chat stream at 30 tokens/s: time to first token and the longest gaps."""
     gaps, first, last = [], None, None
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client, client.stream(
-            "POST", "/api/chat", json={"message": "hola"},
-            headers={"Authorization": f"Bearer {token}"}) as response:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=120) as client,
+        client.stream(
+            "POST",
+            "/api/chat",
+            json={"message": "hola"},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
         async for line in response.aiter_lines():
             if json.loads(line)["type"] != "delta":
                 continue
@@ -42,20 +48,24 @@ async def stream_gaps(url: str, token: str) -> dict[str, float]:
                 gaps.append(now - last)
             last = now
     gap = summary(gaps)
-    return {"ttft_ms": (first or 0) * 1000, "gap_p50_ms": gap["p50"] * 1000,
-            "gap_p95_ms": gap["p95"] * 1000, "gap_max_ms": max(gaps) * 1000}
+    return {
+        "ttft_ms": (first or 0) * 1000,
+        "gap_p50_ms": gap["p50"] * 1000,
+        "gap_p95_ms": gap["p95"] * 1000,
+        "gap_max_ms": max(gaps) * 1000,
+    }
 
 
-async def closed_loop(client: httpx.AsyncClient, emails: list[str]
-                      ) -> tuple[list[float], float]:
+async def closed_loop(client: httpx.AsyncClient, emails: list[str]) -> tuple[list[float], float]:
     latencies: list[float] = []
     deadline = time.perf_counter() + DURATION
 
     async def client_loop(email: str) -> None:
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            response = await client.post("/api/auth/login",
-                                         json={"email": email, "password": PASSWORD})
+            response = await client.post(
+                "/api/auth/login", json={"email": email, "password": PASSWORD}
+            )
             response.raise_for_status()
             latencies.append(time.perf_counter() - started)
 
@@ -70,8 +80,9 @@ async def open_loop(url: str, emails: list[str]) -> list[float]:
 
         async def one(email: str) -> None:
             started = time.perf_counter()
-            (await client.post("/api/auth/login",
-                               json={"email": email, "password": PASSWORD})).raise_for_status()
+            (
+                await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+            ).raise_for_status()
             latencies.append(time.perf_counter() - started)
 
         tasks = []
@@ -87,8 +98,9 @@ async def with_stream(url: str, token: str, emails: list[str]) -> tuple[dict, ob
     the stream starts: building an httpx client loads the CA bundle (~30 ms each here), and 20
     of them would stall this process's own loop, which reads the stream (seen as a 0.6–1 s gap
     that was the benchmark's, not the server's)."""
-    async with httpx.AsyncClient(base_url=url, timeout=60,
-                                 limits=httpx.Limits(max_connections=len(emails))) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=60, limits=httpx.Limits(max_connections=len(emails))
+    ) as client:
         stream = asyncio.create_task(stream_gaps(url, token))
         await asyncio.sleep(0.5)
         result = await closed_loop(client, emails)
@@ -106,19 +118,29 @@ def main() -> None:
         token = asyncio.run(bearer_tokens(server.url, chatter))[0]
         quiet = asyncio.run(stream_gaps(server.url, token))
         started_cpu = server.cpu_seconds()
-        loaded, (latencies, elapsed) = asyncio.run(
-            with_stream(server.url, token, emails))
+        loaded, (latencies, elapsed) = asyncio.run(with_stream(server.url, token, emails))
         cpu = server.cpu_seconds() - started_cpu
         steady = asyncio.run(open_loop(server.url, emails))
     closed, opened = summary(latencies), summary(steady)
     result = {
-        "machine": machine(), "bcrypt_rounds": rounds, "clients": CLIENTS,
-        "closed_loop": {"p50_ms": closed["p50"] * 1000, "p95_ms": closed["p95"] * 1000,
-                        "logins": closed["n"], "logins_per_second": closed["n"] / elapsed,
-                        "server_cpu_ms_per_login": cpu * 1000 / max(closed["n"], 1)},
-        "open_loop": {"rate": OPEN_LOOP_RATE, "p50_ms": opened["p50"] * 1000,
-                      "p95_ms": opened["p95"] * 1000, "logins": opened["n"]},
-        "chat_stream_quiet": quiet, "chat_stream_during_logins": loaded,
+        "machine": machine(),
+        "bcrypt_rounds": rounds,
+        "clients": CLIENTS,
+        "closed_loop": {
+            "p50_ms": closed["p50"] * 1000,
+            "p95_ms": closed["p95"] * 1000,
+            "logins": closed["n"],
+            "logins_per_second": closed["n"] / elapsed,
+            "server_cpu_ms_per_login": cpu * 1000 / max(closed["n"], 1),
+        },
+        "open_loop": {
+            "rate": OPEN_LOOP_RATE,
+            "p50_ms": opened["p50"] * 1000,
+            "p95_ms": opened["p95"] * 1000,
+            "logins": opened["n"],
+        },
+        "chat_stream_quiet": quiet,
+        "chat_stream_during_logins": loaded,
     }
     print(json.dumps(result, indent=2))
     save("login", result)

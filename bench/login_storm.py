@@ -64,8 +64,9 @@ async def _storm(url: str, seconds: float) -> dict:
     latencies: dict[str, list[float]] = {}
     busy_without_retry_after = 0
     tls = ssl.create_default_context()  # one CA bundle load, not 200
-    clients = [httpx.AsyncClient(base_url=url, timeout=60, verify=tls)
-               for _ in range(STORM_CLIENTS)]
+    clients = [
+        httpx.AsyncClient(base_url=url, timeout=60, verify=tls) for _ in range(STORM_CLIENTS)
+    ]
     deadline = time.monotonic() + seconds
 
     async def one_client(number: int, client: httpx.AsyncClient) -> None:
@@ -75,13 +76,15 @@ async def _storm(url: str, seconds: float) -> dict:
             while time.monotonic() < deadline:
                 started = time.perf_counter()
                 try:
-                    response = await client.post("/api/auth/login", json={
-                        "email": STORM_EMAIL, "password": password})
+                    response = await client.post(
+                        "/api/auth/login", json={"email": STORM_EMAIL, "password": password}
+                    )
                 except httpx.HTTPError as error:
                     statuses[type(error).__name__] += 1
                     continue
                 latencies.setdefault(str(response.status_code), []).append(
-                    (time.perf_counter() - started) * 1000)
+                    (time.perf_counter() - started) * 1000
+                )
                 statuses[str(response.status_code)] += 1
                 if response.status_code in (429, 503):
                     retry_after = response.headers.get("Retry-After")
@@ -91,9 +94,11 @@ async def _storm(url: str, seconds: float) -> dict:
                     await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
 
     await asyncio.gather(*(one_client(n, c) for n, c in enumerate(clients)))
-    return {"statuses": dict(statuses),
-            "latency_ms": {code: summary(values) for code, values in sorted(latencies.items())},
-            "without_retry_after": busy_without_retry_after}
+    return {
+        "statuses": dict(statuses),
+        "latency_ms": {code: summary(values) for code, values in sorted(latencies.items())},
+        "without_retry_after": busy_without_retry_after,
+    }
 
 
 def run_storm(url: str, seconds: float) -> dict:
@@ -115,8 +120,14 @@ class Timeline:
         return "storm" if moment < self.storm_until else None
 
 
-async def browse(client: httpx.AsyncClient, token: str, until: float, timeline: Timeline,
-                 latencies: dict[str, list[float]], statuses: Counter[str]) -> None:
+async def browse(
+    client: httpx.AsyncClient,
+    token: str,
+    until: float,
+    timeline: Timeline,
+    latencies: dict[str, list[float]],
+    statuses: Counter[str],
+) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     while time.monotonic() < until:
         started = time.monotonic()
@@ -135,12 +146,19 @@ async def probe_health(client: httpx.AsyncClient, until: float, statuses: Counte
         await asyncio.sleep(1)
 
 
-async def stream(url: str, token: str, timeline: Timeline, gaps: dict[str, list[float]],
-                 statuses: Counter[str]) -> dict:
+async def stream(
+    url: str, token: str, timeline: Timeline, gaps: dict[str, list[float]], statuses: Counter[str]
+) -> dict:
     tokens, last, ended = 0, None, None
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client, client.stream(
-            "POST", "/api/chat", json={"message": "hola"},
-            headers={"Authorization": f"Bearer {token}"}) as response:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=120) as client,
+        client.stream(
+            "POST",
+            "/api/chat",
+            json={"message": "hola"},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
         statuses[str(response.status_code)] += 1
         async for line in response.aiter_lines():
             event = json.loads(line)
@@ -153,8 +171,9 @@ async def stream(url: str, token: str, timeline: Timeline, gaps: dict[str, list[
             if last is not None and phase:
                 gaps[phase].append(now - last)
                 if phase == "storm" and now - last > LONG_GAP:
-                    timeline.long_gaps.append((round(now - timeline.storm_from, 2),
-                                               round((now - last) * 1000)))
+                    timeline.long_gaps.append(
+                        (round(now - timeline.storm_from, 2), round((now - last) * 1000))
+                    )
             last = now
     return {"tokens": tokens, "ended": ended}
 
@@ -163,15 +182,23 @@ async def workday(url: str, browse_tokens: list[str], chat_tokens: list[str]) ->
     timeline = Timeline()
     browse_ms: dict[str, list[float]] = {"quiet": [], "storm": []}
     gaps: dict[str, list[float]] = {"quiet": [], "storm": []}
-    statuses = {"GET /api/conversations": Counter(), "POST /api/chat": Counter(),
-                "GET /api/health": Counter()}
+    statuses = {
+        "GET /api/conversations": Counter(),
+        "POST /api/chat": Counter(),
+        "GET /api/health": Counter(),
+    }
     until = time.monotonic() + QUIET_SECONDS + STORM_SECONDS + 1
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        streams = [asyncio.create_task(stream(url, t, timeline, gaps, statuses["POST /api/chat"]))
-                   for t in chat_tokens]
-        people = [asyncio.create_task(browse(client, t, until, timeline, browse_ms,
-                                             statuses["GET /api/conversations"]))
-                  for t in browse_tokens]
+        streams = [
+            asyncio.create_task(stream(url, t, timeline, gaps, statuses["POST /api/chat"]))
+            for t in chat_tokens
+        ]
+        people = [
+            asyncio.create_task(
+                browse(client, t, until, timeline, browse_ms, statuses["GET /api/conversations"])
+            )
+            for t in browse_tokens
+        ]
         health = asyncio.create_task(probe_health(client, until, statuses["GET /api/health"]))
         await asyncio.sleep(QUIET_SECONDS)
         loop = asyncio.get_running_loop()
@@ -183,10 +210,14 @@ async def workday(url: str, browse_tokens: list[str], chat_tokens: list[str]) ->
             storm = await loop.run_in_executor(pool, run_storm, url, STORM_SECONDS)
         await asyncio.gather(*people, health)
         ended = await asyncio.gather(*streams)
-    return {"browse_ms": {k: [v * 1000 for v in vs] for k, vs in browse_ms.items()},
-            "gaps_ms": {k: [v * 1000 for v in vs] for k, vs in gaps.items()},
-            "statuses": {k: dict(v) for k, v in statuses.items()}, "streams": ended,
-            "storm": storm, "long_gaps": timeline.long_gaps}
+    return {
+        "browse_ms": {k: [v * 1000 for v in vs] for k, vs in browse_ms.items()},
+        "gaps_ms": {k: [v * 1000 for v in vs] for k, vs in gaps.items()},
+        "statuses": {k: dict(v) for k, v in statuses.items()},
+        "streams": ended,
+        "storm": storm,
+        "long_gaps": timeline.long_gaps,
+    }
 
 
 def postgres_cpu() -> dict[int, float]:
@@ -218,24 +249,33 @@ def seed(rounds: int) -> tuple[list[str], list[str]]:
     from energyapp.db.models import Conversation, User
 
     with session_scope() as db:
-        db.add(User(email=STORM_EMAIL, name="Cuenta Tormenta",
-                    password_hash=hash_password(PASSWORD, rounds)))
+        db.add(
+            User(
+                email=STORM_EMAIL,
+                name="Cuenta Tormenta",
+                password_hash=hash_password(PASSWORD, rounds),
+            )
+        )
     readers = create_users(BROWSERS, prefix="lector")
     chatters = create_users(CHATS, prefix="charla")
     with session_scope() as db:
         for email in readers:
             owner = db.exec(select(User).where(User.email == email)).one()
-            db.add_all(Conversation(owner_id=owner.id, title=f"Conversación {n}",
-                                    model="qwen2.5:3b-instruct")
-                       for n in range(CONVERSATIONS_EACH))
+            db.add_all(
+                Conversation(
+                    owner_id=owner.id, title=f"Conversación {n}", model="qwen2.5:3b-instruct"
+                )
+                for n in range(CONVERSATIONS_EACH)
+            )
     return readers, chatters
 
 
 def main() -> None:
     from energyapp.settings import get_settings
 
-    with bench_stack(login_max_failures_per_account=NO_LIMITS,
-                     login_max_failures_per_ip=NO_LIMITS) as (standin, server):
+    with bench_stack(
+        login_max_failures_per_account=NO_LIMITS, login_max_failures_per_ip=NO_LIMITS
+    ) as (standin, server):
         settings = get_settings()
         readers, chatters = seed(settings.bcrypt_rounds)
         browse_tokens = asyncio.run(bearer_tokens(server.url, readers))
@@ -251,31 +291,47 @@ def main() -> None:
         hash_queue = settings.password_hash_queue
     statuses = {"POST /api/auth/login": data["storm"]["statuses"], **data["statuses"]}
     unexpected_5xx = {
-        endpoint: {code: n for code, n in codes.items()
-                   if not code.isdigit() or (code.startswith("5") and not (
-                       endpoint == "POST /api/auth/login" and code == "503"))}
-        for endpoint, codes in statuses.items()}
+        endpoint: {
+            code: n
+            for code, n in codes.items()
+            if not code.isdigit()
+            or (code.startswith("5") and not (endpoint == "POST /api/auth/login" and code == "503"))
+        }
+        for endpoint, codes in statuses.items()
+    }
     unexpected_5xx = {k: v for k, v in unexpected_5xx.items() if v}
     quiet, storm = summary(data["browse_ms"]["quiet"]), summary(data["browse_ms"]["storm"])
     gap_quiet, gap_storm = summary(data["gaps_ms"]["quiet"]), summary(data["gaps_ms"]["storm"])
     result = {
-        "machine": machine(), "bcrypt_rounds": settings.bcrypt_rounds,
-        "password_hash_queue": hash_queue, "storm_clients": STORM_CLIENTS,
-        "right_every": RIGHT_EVERY, "browsers": BROWSERS, "browse_pause_ms": BROWSE_PAUSE * 1000,
-        "conversations_each": CONVERSATIONS_EACH, "chats": CHATS, "rate": RATE,
-        "quiet_seconds": QUIET_SECONDS, "storm_seconds": STORM_SECONDS,
-        "browse_quiet_ms": quiet, "browse_storm_ms": storm,
+        "machine": machine(),
+        "bcrypt_rounds": settings.bcrypt_rounds,
+        "password_hash_queue": hash_queue,
+        "storm_clients": STORM_CLIENTS,
+        "right_every": RIGHT_EVERY,
+        "browsers": BROWSERS,
+        "browse_pause_ms": BROWSE_PAUSE * 1000,
+        "conversations_each": CONVERSATIONS_EACH,
+        "chats": CHATS,
+        "rate": RATE,
+        "quiet_seconds": QUIET_SECONDS,
+        "storm_seconds": STORM_SECONDS,
+        "browse_quiet_ms": quiet,
+        "browse_storm_ms": storm,
         "browse_storm_max_ms": max(data["browse_ms"]["storm"], default=float("nan")),
         "gap_quiet_ms": {**gap_quiet, "max": max(data["gaps_ms"]["quiet"], default=0)},
         "gap_storm_ms": {**gap_storm, "max": max(data["gaps_ms"]["storm"], default=0)},
         "long_gaps_storm": data["long_gaps"],
-        "rhythm_ms": 1000 / RATE, "stream_tick_ms": settings.stream_flush_ms,
-        "streams": data["streams"], "expected_tokens": tokens,
-        "statuses": statuses, "unexpected_5xx": unexpected_5xx,
+        "rhythm_ms": 1000 / RATE,
+        "stream_tick_ms": settings.stream_flush_ms,
+        "streams": data["streams"],
+        "expected_tokens": tokens,
+        "statuses": statuses,
+        "unexpected_5xx": unexpected_5xx,
         "busy_without_retry_after": data["storm"]["without_retry_after"],
         "login_latency_ms": data["storm"]["latency_ms"],  # by status code
         "logins_answered_per_second": sum(
-            n for code, n in data["storm"]["statuses"].items() if code in ("200", "401"))
+            n for code, n in data["storm"]["statuses"].items() if code in ("200", "401")
+        )
         / STORM_SECONDS,
         "server_cpu_seconds": cpu,
         "window_seconds": QUIET_SECONDS + STORM_SECONDS,

@@ -49,14 +49,17 @@ WATCH = """() => {
 def open_pages(browser, server_url: str, emails: list[str]) -> list:
     pages = []
     for email in emails:
-        context = browser.new_context(base_url=server_url,
-                                      viewport={"width": 1280, "height": 800})
+        context = browser.new_context(base_url=server_url, viewport={"width": 1280, "height": 800})
         page = context.new_page()
         page.__dict__["ws_bytes"] = [0]
 
         def on_ws(ws, counter=page.__dict__["ws_bytes"]) -> None:
-            ws.on("framereceived", lambda payload: counter.__setitem__(
-                0, counter[0] + len(payload if isinstance(payload, bytes | str) else b"")))
+            ws.on(
+                "framereceived",
+                lambda payload: counter.__setitem__(
+                    0, counter[0] + len(payload if isinstance(payload, bytes | str) else b"")
+                ),
+            )
 
         page.on("websocket", on_ws)
         page.goto("/login")
@@ -70,8 +73,7 @@ def open_pages(browser, server_url: str, emails: list[str]) -> list:
 
 
 def chromium_processes() -> list[psutil.Process]:
-    return [proc for proc in psutil.process_iter(["name"])
-            if "chrom" in (proc.info["name"] or "")]
+    return [proc for proc in psutil.process_iter(["name"]) if "chrom" in (proc.info["name"] or "")]
 
 
 def lower_browser_priority() -> None:
@@ -98,8 +100,11 @@ def server_answer_seconds(since: datetime) -> list[float]:
     from energyapp.db.models import Message, MessageRole
 
     with session_scope() as db:
-        rows = db.exec(select(Message).where(Message.role == MessageRole.assistant,
-                                             col(Message.created_at) >= since)).all()
+        rows = db.exec(
+            select(Message).where(
+                Message.role == MessageRole.assistant, col(Message.created_at) >= since
+            )
+        ).all()
         return [(m.updated_at - m.created_at).total_seconds() for m in rows]
 
 
@@ -115,8 +120,11 @@ def run_level(browser, server, standin, emails: list[str]) -> dict:
     from energyapp.db.models import utcnow
 
     sent_at = utcnow()
-    cpu_before, browser_before, wall_before = (server.cpu_seconds(), browser_cpu_seconds(),
-                                               time.monotonic())
+    cpu_before, browser_before, wall_before = (
+        server.cpu_seconds(),
+        browser_cpu_seconds(),
+        time.monotonic(),
+    )
     for page in pages:
         page.evaluate("window.__bench.t0 = performance.now()")
         page.get_by_label("Mensaje").press("Enter")
@@ -134,23 +142,29 @@ def run_level(browser, server, standin, emails: list[str]) -> dict:
                 pending.remove(page)
         time.sleep(0.5)
     cpu_ms = (server.cpu_seconds() - cpu_before) * 1000
-    browser_cores = ((browser_cpu_seconds() - browser_before)
-                     / (time.monotonic() - wall_before))
+    browser_cores = (browser_cpu_seconds() - browser_before) / (time.monotonic() - wall_before)
     ws_bytes = [page.__dict__["ws_bytes"][0] for page in pages]
-    texts_ok = all(len(p.locator(".bubble-assistant").first.inner_text().split()) == TOKENS
-                   for p in pages if p not in pending)
+    texts_ok = all(
+        len(p.locator(".bubble-assistant").first.inner_text().split()) == TOKENS
+        for p in pages
+        if p not in pending
+    )
     for page in pages:
         page.context.close()
     answers = len(pages) - len(pending)
     return {
-        "pages": len(pages), "completed": answers, "full_text_shown": texts_ok,
-        "first_visible_token_ms": summary(first), "full_answer_ms": summary(full),
+        "pages": len(pages),
+        "completed": answers,
+        "full_text_shown": texts_ok,
+        "first_visible_token_ms": summary(first),
+        "full_answer_ms": summary(full),
         "server_answer_s": summary(server_answer_seconds(sent_at)),
         "browser_cpu_cores": browser_cores,
         "server_cpu_ms_per_answer": cpu_ms / max(answers, 1),
         "server_cpu_ms_per_1000_tokens": cpu_ms / max(answers * TOKENS, 1) * 1000,
         "ws_bytes_per_answer": sum(ws_bytes) / max(len(ws_bytes), 1),
-        "rss_connected_mb": rss_connected / 2**20, "rss_streaming_mb": rss_streaming / 2**20,
+        "rss_connected_mb": rss_connected / 2**20,
+        "rss_streaming_mb": rss_streaming / 2**20,
     }
 
 
@@ -163,25 +177,26 @@ def run_levels(levels: tuple[int, ...], workers: int) -> list[dict]:
         # Real answers have paragraphs; the live bubble freezes finished ones.
         standin.configure(tokens=TOKENS, tokens_per_second=RATE, paragraph_every=40)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                                 args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             start = 0
             for level in levels:
-                row = run_level(browser, server, standin, emails[start:start + level])
+                row = run_level(browser, server, standin, emails[start : start + level])
                 start += level
                 row["rss_idle_mb"] = rss_idle / 2**20
                 row["workers"] = workers
                 rows.append(row)
-                print(f"workers={workers} pages={level:>2} first token p50 "
-                      f"{row['first_visible_token_ms']['p50']:6.0f} ms p95 "
-                      f"{row['first_visible_token_ms']['p95']:6.0f} ms  full p50 "
-                      f"{row['full_answer_ms']['p50'] / 1000:5.1f} s (server "
-                      f"{row['server_answer_s']['p50']:4.1f} s, Chromium "
-                      f"{row['browser_cpu_cores']:.1f} cores)  CPU "
-                      f"{row['server_cpu_ms_per_1000_tokens']:6.1f} ms/1k tok  ws "
-                      f"{row['ws_bytes_per_answer'] / 1024:6.0f} KiB/answer  RSS "
-                      f"{row['rss_connected_mb']:.0f}->{row['rss_streaming_mb']:.0f} MiB",
-                      flush=True)
+                print(
+                    f"workers={workers} pages={level:>2} first token p50 "
+                    f"{row['first_visible_token_ms']['p50']:6.0f} ms p95 "
+                    f"{row['first_visible_token_ms']['p95']:6.0f} ms  full p50 "
+                    f"{row['full_answer_ms']['p50'] / 1000:5.1f} s (server "
+                    f"{row['server_answer_s']['p50']:4.1f} s, Chromium "
+                    f"{row['browser_cpu_cores']:.1f} cores)  CPU "
+                    f"{row['server_cpu_ms_per_1000_tokens']:6.1f} ms/1k tok  ws "
+                    f"{row['ws_bytes_per_answer'] / 1024:6.0f} KiB/answer  RSS "
+                    f"{row['rss_connected_mb']:.0f}->{row['rss_streaming_mb']:.0f} MiB",
+                    flush=True,
+                )
             browser.close()
     return rows
 

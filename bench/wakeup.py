@@ -39,18 +39,27 @@ def main() -> None:
         wakes = max(WAKES, int(1.5 / interval))
         in_loop = asyncio.run(asyncio_wakes(interval, wakes))
         in_thread = thread_wakes(interval, wakes)
-        rows.append({"interval_ms": interval_ms, "wakes": wakes,
-                     "asyncio_cpu_us_per_wake": in_loop * 1e6,
-                     "thread_cpu_us_per_wake": in_thread * 1e6})
-        print(f"every {interval_ms:>2} ms: asyncio {in_loop * 1e6:6.0f} µs CPU per wake-up, "
-              f"bare thread {in_thread * 1e6:6.0f} µs", flush=True)
+        rows.append(
+            {
+                "interval_ms": interval_ms,
+                "wakes": wakes,
+                "asyncio_cpu_us_per_wake": in_loop * 1e6,
+                "thread_cpu_us_per_wake": in_thread * 1e6,
+            }
+        )
+        print(
+            f"every {interval_ms:>2} ms: asyncio {in_loop * 1e6:6.0f} µs CPU per wake-up, "
+            f"bare thread {in_thread * 1e6:6.0f} µs",
+            flush=True,
+        )
     tick = next(r for r in rows if r["interval_ms"] == 50)
     seconds_per_1000_tokens_at_30 = 1000 / 30
     floor = tick["asyncio_cpu_us_per_wake"] / 1000 * 20 * seconds_per_1000_tokens_at_30
-    print(f"floor at 30 tok/s with one wake-up per 50 ms tick: {floor:.0f} ms CPU per 1,000 "
-          "tokens (one asyncio loop, nothing else)")
-    save("wakeup", {"machine": machine(), "rows": rows,
-                    "floor_ms_per_1000_tokens_at_30": floor})
+    print(
+        f"floor at 30 tok/s with one wake-up per 50 ms tick: {floor:.0f} ms CPU per 1,000 "
+        "tokens (one asyncio loop, nothing else)"
+    )
+    save("wakeup", {"machine": machine(), "rows": rows, "floor_ms_per_1000_tokens_at_30": floor})
 
 
 if __name__ == "__main__":

@@ -46,9 +46,11 @@ def _find_user(email: str):  # noqa: ANN202 - User
 # --- commands --------------------------------------------------------------------------------
 def cmd_check_config(_args: argparse.Namespace) -> int:
     settings = get_settings()
-    print(f"OK: env={settings.env} db={settings.db_url.split('://')[0]} "
-          f"ollama={', '.join(settings.ollama_endpoints())} model={settings.ollama_model} "
-          f"workers={'redis' if settings.redis_url else 'single'}")
+    print(
+        f"OK: env={settings.env} db={settings.db_url.split('://')[0]} "
+        f"ollama={', '.join(settings.ollama_endpoints())} model={settings.ollama_model} "
+        f"workers={'redis' if settings.redis_url else 'single'}"
+    )
     return 0
 
 
@@ -104,8 +106,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
         raise CommandError(problem)
     try:
         with session_scope() as db:
-            user = create_user(db, email=email, name=args.name, password=password,
-                               role=Role.admin)
+            user = create_user(db, email=email, name=args.name, password=password, role=Role.admin)
             audit.record(db, "admin_created_by_cli", target_type="user", target_id=user.id)
     except IntegrityError:
         raise CommandError(f"a user with email {email} already exists") from None
@@ -168,8 +169,9 @@ def cmd_revoke_sessions(args: argparse.Namespace) -> int:
     user = _find_user(args.email)
     with session_scope() as db:
         count = admin.sign_out_everywhere(db, user.id)
-        audit.record(db, "sessions_revoked_by_cli", target_type="user", target_id=user.id,
-                     count=count)
+        audit.record(
+            db, "sessions_revoked_by_cli", target_type="user", target_id=user.id, count=count
+        )
     print(f"{count} session(s) of {user.email} revoked, and every API token.")
     return 0
 
@@ -187,8 +189,10 @@ def cmd_list_users(args: argparse.Namespace) -> int:
         users = db.exec(statement).all()
     print(f"{'id':>6}  {'role':<11} {'active':<6} {'2fa':<4} email")
     for user in users:
-        print(f"{user.id:>6}  {user.role.value:<11} {'yes' if user.is_active else 'no':<6} "
-              f"{'on' if user.totp_enabled else 'off':<4} {user.email}")
+        print(
+            f"{user.id:>6}  {user.role.value:<11} {'yes' if user.is_active else 'no':<6} "
+            f"{'on' if user.totp_enabled else 'off':<4} {user.email}"
+        )
     return 0
 
 
@@ -203,8 +207,9 @@ def cmd_reencrypt_secrets(_args: argparse.Namespace) -> int:
     # Each UPDATE matches the old value, so a secret changed meanwhile is left alone.
     rotated = failed = 0
     with session_scope() as db:
-        rows = db.execute(text(
-            "SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id")).all()
+        rows = db.execute(
+            text("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id")
+        ).all()
         for user_id, token in rows:
             try:
                 new = rotate(token)
@@ -213,11 +218,14 @@ def cmd_reencrypt_secrets(_args: argparse.Namespace) -> int:
                 continue
             rotated += db.execute(
                 text("UPDATE users SET totp_secret = :new WHERE id = :id AND totp_secret = :old"),
-                {"new": new, "id": user_id, "old": token}).rowcount
+                {"new": new, "id": user_id, "old": token},
+            ).rowcount
     print(f"{rotated} TOTP secret(s) re-encrypted with the current secret_key.")
     if failed:
-        raise CommandError(f"{failed} TOTP secret(s) open with no configured key: add the key "
-                           "they were encrypted with to previous_secret_keys and run again")
+        raise CommandError(
+            f"{failed} TOTP secret(s) open with no configured key: add the key "
+            "they were encrypted with to previous_secret_keys and run again"
+        )
     return 0
 
 
@@ -228,19 +236,24 @@ def cmd_verify_audit(_args: argparse.Namespace) -> int:
     with session_scope() as db:
         report = verify_chain(db)
     if not report.intact:
-        raise CommandError(f"audit chain broken at row {report.broken_id}: {report.problem} "
-                           f"({report.rows} row(s) before it are intact)")
+        raise CommandError(
+            f"audit chain broken at row {report.broken_id}: {report.problem} "
+            f"({report.rows} row(s) before it are intact)"
+        )
     if report.last_id is None:
         print("Audit chain intact: no rows yet.")
     else:
-        print(f"Audit chain intact: {report.rows} row(s), last id {report.last_id}, "
-              f"last row_hash {report.last_hash}.")
+        print(
+            f"Audit chain intact: {report.rows} row(s), last id {report.last_id}, "
+            f"last row_hash {report.last_hash}."
+        )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m energyapp",
-                                     description="EnergyApp operator commands.")
+    parser = argparse.ArgumentParser(
+        prog="python -m energyapp", description="EnergyApp operator commands."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
@@ -261,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("email")
         if name == "create-admin":
             command.add_argument("--name", default="Administrador")
-        command.add_argument("--password-env", metavar="VAR",
-                             help="read the password from this environment variable")
+        command.add_argument(
+            "--password-env", metavar="VAR", help="read the password from this environment variable"
+        )
     for name, handler, help_text in (
         ("reset-2fa", cmd_reset_2fa, "turn a user's two-step verification off"),
         ("deactivate", cmd_deactivate, "deactivate a user and sign it out everywhere"),
@@ -270,11 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         add(name, handler, help_text).add_argument("email")
     add("list-users", cmd_list_users, "list users").add_argument(
-        "--role", choices=["admin", "supervisor", "trabajador"])
-    add("reencrypt-secrets", cmd_reencrypt_secrets,
-        "re-encrypt stored TOTP secrets with the current secret_key (after rotating it)")
-    add("verify-audit", cmd_verify_audit,
-        "check the audit trail's hash chain; exit code 1 names the first broken row")
+        "--role", choices=["admin", "supervisor", "trabajador"]
+    )
+    add(
+        "reencrypt-secrets",
+        cmd_reencrypt_secrets,
+        "re-encrypt stored TOTP secrets with the current secret_key (after rotating it)",
+    )
+    add(
+        "verify-audit",
+        cmd_verify_audit,
+        "check the audit trail's hash chain; exit code 1 names the first broken row",
+    )
     return parser
 
 
@@ -294,8 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001 - e.g. the database is down: one clear line
-        print(f"error: {type(error).__name__}: {str(error).splitlines()[0][:300]}",
-              file=sys.stderr)
+        print(f"error: {type(error).__name__}: {str(error).splitlines()[0][:300]}", file=sys.stderr)
         return 1
 
 

@@ -24,8 +24,9 @@ reflex_patches.apply(on_disconnect=tab_reset.forget_secrets_of)
 
 @rx.page(route="/", title="EnergyApp")
 def index() -> rx.Component:
-    return rx.center(rx.spinner(size="3"), height="100dvh",
-                     on_mount=rx.redirect("/dashboard", replace=True))
+    return rx.center(
+        rx.spinner(size="3"), height="100dvh", on_mount=rx.redirect("/dashboard", replace=True)
+    )
 
 
 async def size_thread_pool() -> None:
@@ -33,8 +34,10 @@ async def size_thread_pool() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(max_workers=get_settings().blocking_threads,
-                           thread_name_prefix="energyapp-blocking"))
+        ThreadPoolExecutor(
+            max_workers=get_settings().blocking_threads, thread_name_prefix="energyapp-blocking"
+        )
+    )
 
 
 async def sweep_interrupted_answers() -> None:
@@ -60,13 +63,18 @@ def backend_error(exception: Exception) -> rx.event.EventSpec:
         log_unavailable("event", exception)
         return rx.toast.error(DATABASE_UNAVAILABLE, position="top-center")
     logging.getLogger(APP_LOGGER).error("event_handler_failed", exc_info=exception)
-    return rx.toast.error("Ocurrió un error inesperado. Inténtalo de nuevo en unos momentos.",
-                          position="top-center")
+    return rx.toast.error(
+        "Ocurrió un error inesperado. Inténtalo de nuevo en unos momentos.", position="top-center"
+    )
 
 
-app = rx.App(api_transformer=[create_api(), trust_forwarded_proto, security_headers],
-             html_lang="es", stylesheets=["/chat.css"], backend_exception_handler=backend_error,
-             frontend_exception_handler=reflex_patches.log_frontend_exception)
+app = rx.App(
+    api_transformer=[create_api(), trust_forwarded_proto, security_headers],
+    html_lang="es",
+    stylesheets=["/chat.css"],
+    backend_exception_handler=backend_error,
+    frontend_exception_handler=reflex_patches.log_frontend_exception,
+)
 # Every websocket event passes the gate first, before Reflex's hydration sends any var.
 app.add_middleware(SessionGate(), index=0)
 app.register_lifespan_task(size_thread_pool)

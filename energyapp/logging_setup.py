@@ -24,12 +24,14 @@ APP_LOGGER = "energyapp"
 # Field names whose values are credentials: "password", "refresh_token", "totp_code", ...
 # but not measurements such as "first_token_ms".
 _SENSITIVE_KEY = re.compile(
-    r"(pass(word)?|passwd|token|secret|cookie|code|hash|authorization|credentials?)$|^totp",
-    re.I)
+    r"(pass(word)?|passwd|token|secret|cookie|code|hash|authorization|credentials?)$|^totp", re.I
+)
 _SECRET_PATTERNS = [
     re.compile(r"eyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]*"),  # JWTs
     re.compile(r"(?i)(bearer\s+)[\w.~+/=-]+"),
-    re.compile(r"(?i)((?:password|passwd|secret|token|totp|cookie)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+"),
+    re.compile(
+        r"(?i)((?:password|passwd|secret|token|totp|cookie)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+"
+    ),
 ]
 _REDACTED = "[redacted]"
 _configured_for: tuple | None = None
@@ -43,8 +45,7 @@ _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 def escape_controls(text: str) -> str:
     """Control characters as visible escapes: \\n, \\r, \\t, else \\uXXXX."""
-    return _CONTROL.sub(lambda m: _SHORT_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"),
-                        text)
+    return _CONTROL.sub(lambda m: _SHORT_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
 
 
 def scrub(text: str) -> str:
@@ -93,8 +94,9 @@ class _Formatter(logging.Formatter):
     converter = time.gmtime
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s",
-                         "%Y-%m-%dT%H:%M:%S")
+        super().__init__(
+            "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S"
+        )
 
 
 class _StdoutHandler(logging.StreamHandler):
@@ -158,8 +160,12 @@ def _file_handler(settings: Settings, file_name: str) -> logging.Handler:
         tighten(backup, 0o600)
     if settings.external_log_rotation:
         return _LineWatchedFileHandler(path, encoding="utf-8")
-    return _RotatingFileHandler(path, maxBytes=settings.log_max_bytes,
-                               backupCount=settings.log_backup_count, encoding="utf-8")
+    return _RotatingFileHandler(
+        path,
+        maxBytes=settings.log_max_bytes,
+        backupCount=settings.log_backup_count,
+        encoding="utf-8",
+    )
 
 
 def write_failures() -> dict[str, str]:
@@ -175,9 +181,15 @@ def write_failures() -> dict[str, str]:
 def configure_logging(settings: Settings, *, to_stdout: bool = True) -> None:
     """Idempotent per process and settings; safe to call from every entry point."""
     global _configured_for
-    key = (settings.log_to_file, str(settings.log_dir), settings.log_level,
-           settings.log_max_bytes, settings.log_backup_count, settings.external_log_rotation,
-           to_stdout)
+    key = (
+        settings.log_to_file,
+        str(settings.log_dir),
+        settings.log_level,
+        settings.log_max_bytes,
+        settings.log_backup_count,
+        settings.external_log_rotation,
+        to_stdout,
+    )
     if _configured_for == key:
         return
     # Every entry point (server, CLI) starts here: from now on the process creates private

@@ -67,7 +67,8 @@ def _at_most_every(interval: float, purge):  # noqa: ANN001, ANN202 - wraps a me
 
 # Where Reflex's messages start quoting an event or its payload.
 _PAYLOAD_MARKERS = re.compile(
-    r"Event\(|Event data|event data|with value|Failed to deserialize|payload for handler")
+    r"Event\(|Event data|event data|with value|Failed to deserialize|payload for handler"
+)
 REDACTED_PAYLOAD = "[event payload redacted]"
 
 
@@ -85,8 +86,9 @@ class RedactEventPayloads(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         marker = _PAYLOAD_MARKERS.search(message)
-        clean = escape_controls(scrub(
-            message[:marker.start()] + REDACTED_PAYLOAD if marker else message))
+        clean = escape_controls(
+            scrub(message[: marker.start()] + REDACTED_PAYLOAD if marker else message)
+        )
         if clean != message or record.args:
             record.msg, record.args = clean, None
         if record.exc_info and record.exc_info[1] is not None and marker:
@@ -121,8 +123,7 @@ def _without_credentials(value: object) -> object:
     if isinstance(value, RouterData):
         return dataclasses.replace(value, headers=_without_credentials(value.headers))
     if isinstance(value, dict) and isinstance(value.get("headers"), dict):
-        headers = {k: v for k, v in value["headers"].items()
-                   if k.lower() not in CREDENTIAL_HEADERS}
+        headers = {k: v for k, v in value["headers"].items() if k.lower() not in CREDENTIAL_HEADERS}
         return {**value, "headers": headers}
     return value
 
@@ -153,7 +154,8 @@ def log_frontend_exception(exception: Exception) -> None:
     if _frontend_window["count"] > FRONTEND_ERRORS_PER_MINUTE:
         return
     logging.getLogger("energyapp").warning(
-        "frontend_error message=%s", escape_controls(scrub(str(exception)))[:300])
+        "frontend_error message=%s", escape_controls(scrub(str(exception)))[:300]
+    )
 
 
 def _after(original: Callable[[], None]) -> Callable[[], None]:
@@ -206,7 +208,8 @@ def apply(on_disconnect: Callable[[str], Awaitable[None]] | None = None) -> None
     """Idempotent: the app module may be imported more than once per process."""
     if not getattr(StateManagerDisk._purge_expired_states, "__energyapp_patch__", False):
         StateManagerDisk._purge_expired_states = _at_most_every(
-            PURGE_INTERVAL_SECONDS, StateManagerDisk._purge_expired_states)
+            PURGE_INTERVAL_SECONDS, StateManagerDisk._purge_expired_states
+        )
     if not getattr(reflex_log.configure, "__energyapp_patch__", False):
         reflex_log.configure = _after(reflex_log.configure)
     _filter_reflex_handlers()
@@ -214,7 +217,8 @@ def apply(on_disconnect: Callable[[str], Awaitable[None]] | None = None) -> None
         State.__getstate__ = _pickled_without_credentials(State.__getstate__)
     if not getattr(RedisTokenManager.link_token_to_sid, "__energyapp_patch__", False):
         RedisTokenManager.link_token_to_sid = _take_over_from_other_hosts(
-            RedisTokenManager.link_token_to_sid)
+            RedisTokenManager.link_token_to_sid
+        )
     if not getattr(EventNamespace.on_disconnect, "__energyapp_patch__", False):
         EventNamespace.on_disconnect = _on_disconnect_too(EventNamespace.on_disconnect)
     if on_disconnect is not None and on_disconnect not in _disconnect_callbacks:

@@ -193,8 +193,12 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str = "memory://"  # redis://host:6379/1 with several workers
 
     @field_validator(
-        "allowed_origins", "password_change_domains", "totp_autosetup_domains",
-        "ollama_extra_urls", "previous_secret_keys", mode="before"
+        "allowed_origins",
+        "password_change_domains",
+        "totp_autosetup_domains",
+        "ollama_extra_urls",
+        "previous_secret_keys",
+        mode="before",
     )
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
@@ -287,7 +291,8 @@ class Settings(BaseSettings):
     @property
     def external_log_rotation(self) -> bool:
         return self.log_rotation == "external" or (
-            self.log_rotation == "auto" and bool(self.redis_url))
+            self.log_rotation == "auto" and bool(self.redis_url)
+        )
 
     def ollama_endpoints(self) -> list[str]:
         """Every configured Ollama base URL, the main one first, without duplicates."""

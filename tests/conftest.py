@@ -183,14 +183,22 @@ def make_user(app_env: dict[str, str]):
     from energyapp.db.models import Role
     from energyapp.services.users import create_user
 
-    def factory(email: str, password: str = "clave-segura-1", *, role: str = "trabajador",
-                name: str = "Usuaria de Prueba", totp: bool = False, demo: bool = False,
-                active: bool = True):
+    def factory(
+        email: str,
+        password: str = "clave-segura-1",
+        *,
+        role: str = "trabajador",
+        name: str = "Usuaria de Prueba",
+        totp: bool = False,
+        demo: bool = False,
+        active: bool = True,
+    ):
         import pyotp
 
         with session_scope() as session:
-            user = create_user(session, email=email, name=name, password=password,
-                               role=Role(role), is_demo=demo)
+            user = create_user(
+                session, email=email, name=name, password=password, role=Role(role), is_demo=demo
+            )
             user.is_active = active
             if totp:
                 user.totp_secret = pyotp.random_base32()

@@ -46,8 +46,10 @@ class Behavior:
             words = self.reply.split(" ")
             return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
         every = self.paragraph_every
-        return [_WORDS[i % len(_WORDS)] + ("\n\n" if every and (i + 1) % every == 0 else " ")
-                for i in range(self.tokens)]
+        return [
+            _WORDS[i % len(_WORDS)] + ("\n\n" if every and (i + 1) % every == 0 else " ")
+            for i in range(self.tokens)
+        ]
 
 
 def _now() -> str:
@@ -110,8 +112,12 @@ class _Handler(BaseHTTPRequestHandler):
                     "modified_at": _now(),
                     "size": 1_929_912_432,
                     "digest": "0" * 64,
-                    "details": {"format": "gguf", "family": "qwen2", "parameter_size": "3.1B",
-                                "quantization_level": "Q4_K_M"},
+                    "details": {
+                        "format": "gguf",
+                        "family": "qwen2",
+                        "parameter_size": "3.1B",
+                        "quantization_level": "Q4_K_M",
+                    },
                 }
                 for name in behavior.models
             ]
@@ -198,18 +204,22 @@ class _Handler(BaseHTTPRequestHandler):
                     # On a fixed schedule from the first token: a late wake-up (a busy machine)
                     # is made up by the next ones instead of slowing the whole answer down.
                     time.sleep(max(0.0, first_at + index * interval - time.perf_counter()))
-                self._chunk({
+                self._chunk(
+                    {
+                        "model": request["model"],
+                        "created_at": _now(),
+                        "message": {"role": "assistant", "content": token},
+                        "done": False,
+                    }
+                )
+            self._chunk(
+                {
                     "model": request["model"],
                     "created_at": _now(),
-                    "message": {"role": "assistant", "content": token},
-                    "done": False,
-                })
-            self._chunk({
-                "model": request["model"],
-                "created_at": _now(),
-                "message": {"role": "assistant", "content": ""},
-                **self._stats(request, len(tokens), started),
-            })
+                    "message": {"role": "assistant", "content": ""},
+                    **self._stats(request, len(tokens), started),
+                }
+            )
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
@@ -248,9 +258,9 @@ class StandInOllama(ThreadingHTTPServer):
             self.chat_requests.append(request)
 
     def start(self) -> StandInOllama:
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,),
-                                        name="standin-ollama",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, args=(0.05,), name="standin-ollama", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -54,7 +54,8 @@ class RawSocket:
             headers["Cookie"] = self.cookie
         for _attempt in range(3):  # a server busy building its first page may miss one
             self.ws = simple_websocket.Client.connect(
-                f"{url}/_event/?EIO=4&transport=websocket&token={self.token}", headers=headers)
+                f"{url}/_event/?EIO=4&transport=websocket&token={self.token}", headers=headers
+            )
             opened = self.ws.receive(timeout=10)
             if opened:
                 break
@@ -78,8 +79,13 @@ class RawSocket:
             self.ws.close()
             self.ws = None
 
-    def emit(self, name: str, payload: dict[str, Any] | None = None, path: str = "/dashboard",
-             query: dict[str, str] | None = None) -> None:
+    def emit(
+        self,
+        name: str,
+        payload: dict[str, Any] | None = None,
+        path: str = "/dashboard",
+        query: dict[str, str] | None = None,
+    ) -> None:
         router = {"pathname": path, "asPath": path}
         if query:
             router["query"] = query
@@ -99,7 +105,7 @@ class RawSocket:
                 continue
             if not packet.startswith(f"42{NAMESPACE},"):
                 continue
-            name, *args = json.loads(packet[len(NAMESPACE) + 3:])
+            name, *args = json.loads(packet[len(NAMESPACE) + 3 :])
             if name != "event" or not args:
                 continue
             body = args[0] if isinstance(args[0], dict) else {}
@@ -109,8 +115,14 @@ class RawSocket:
                 break
         return got
 
-    def call(self, name: str, payload: dict[str, Any] | None = None, path: str = "/dashboard",
-             seconds: float = 3.0, quiet: float = 0.4) -> list[Update]:
+    def call(
+        self,
+        name: str,
+        payload: dict[str, Any] | None = None,
+        path: str = "/dashboard",
+        seconds: float = 3.0,
+        quiet: float = 0.4,
+    ) -> list[Update]:
         """Send one event; collect replies until `quiet` seconds pass without another."""
         self.emit(name, payload, path)
         got: list[Update] = []

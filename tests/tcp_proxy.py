@@ -22,8 +22,9 @@ Mode = Literal["forward", "stall", "cut"]
 
 
 class TcpProxy:
-    def __init__(self, upstream_host: str, upstream_port: int, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, upstream_host: str, upstream_port: int, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.host = host
         self.port = port
@@ -85,8 +86,9 @@ class TcpProxy:
         self.port = listener.getsockname()[1]
         with self._lock:
             self._listener = listener
-        self._accepting = threading.Thread(target=self._accept_loop, args=(listener,),
-                                           name="tcp-proxy-accept", daemon=True)
+        self._accepting = threading.Thread(
+            target=self._accept_loop, args=(listener,), name="tcp-proxy-accept", daemon=True
+        )
         self._accepting.start()
 
     def _accept_loop(self, listener: socket.socket) -> None:
@@ -100,8 +102,9 @@ class TcpProxy:
                 return
             self.accepted += 1
             self._track(client)
-            threading.Thread(target=self._serve, args=(client,), name="tcp-proxy-conn",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._serve, args=(client,), name="tcp-proxy-conn", daemon=True
+            ).start()
 
     def _serve(self, client: socket.socket) -> None:
         try:
@@ -112,8 +115,9 @@ class TcpProxy:
         upstream.settimeout(None)
         self._track(upstream)
         for source, target in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pump, args=(source, target), name="tcp-proxy-pump",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._pump, args=(source, target), name="tcp-proxy-pump", daemon=True
+            ).start()
 
     def _pump(self, source: socket.socket, target: socket.socket) -> None:
         try:

@@ -16,8 +16,18 @@ from energyapp.services import api_tokens, sessions
 
 ACTORS = ["admin", "supervisor", "trabajador"]
 TARGETS = ["admin", "supervisor", "trabajador", "self"]
-ACTIONS = ["list", "conversations", "read", "reassign_from", "reassign_to", "change_role",
-           "deactivate", "reset_2fa", "unlock", "sessions"]
+ACTIONS = [
+    "list",
+    "conversations",
+    "read",
+    "reassign_from",
+    "reassign_to",
+    "change_role",
+    "deactivate",
+    "reset_2fa",
+    "unlock",
+    "sessions",
+]
 READS = {"list", "conversations", "read", "reassign_from", "reassign_to"}
 
 
@@ -44,25 +54,36 @@ def expected_status(actor: str, target: str, action: str) -> int:
 @pytest.fixture
 def world(make_user) -> World:
     users = {}
-    for key in ("admin", "admin2", "supervisor", "supervisor2", "trabajador", "trabajador2",
-                "destino"):
+    for key in (
+        "admin",
+        "admin2",
+        "supervisor",
+        "supervisor2",
+        "trabajador",
+        "trabajador2",
+        "destino",
+    ):
         role = key.rstrip("2") if key != "destino" else "trabajador"
-        users[key] = make_user(f"{key}@empresa.cl", "clave-segura-1", role=role,
-                               name=key.capitalize(), totp=True)
+        users[key] = make_user(
+            f"{key}@empresa.cl", "clave-segura-1", role=role, name=key.capitalize(), totp=True
+        )
     conversations = {}
     with session_scope() as db:
         for key, user in users.items():
             conversation = Conversation(owner_id=user.id, title=f"De {key}", model="m")
             db.add(conversation)
             db.flush()
-            db.add(Message(conversation_id=conversation.id, role=MessageRole.user,
-                           content=f"Hola de {key}"))
+            db.add(
+                Message(
+                    conversation_id=conversation.id, role=MessageRole.user, content=f"Hola de {key}"
+                )
+            )
             conversations[key] = conversation.id
     return World(users=users, conversations=conversations)
 
 
 def target_key(actor: str, target: str) -> str:
-    """"self" is the actor; another user of the same role is its "2" twin."""
+    """ "self" is the actor; another user of the same role is its "2" twin."""
     if target == "self":
         return actor
     return f"{target}2" if target == actor else target
@@ -70,11 +91,13 @@ def target_key(actor: str, target: str) -> str:
 
 def snapshot() -> tuple:
     with session_scope() as db:
-        users = sorted((u.id, u.role.value, u.is_active, u.totp_enabled)
-                       for u in db.exec(select(User)))
+        users = sorted(
+            (u.id, u.role.value, u.is_active, u.totp_enabled) for u in db.exec(select(User))
+        )
         owners = sorted((c.id, c.owner_id) for c in db.exec(select(Conversation)))
-        changes = [e.action for e in db.exec(select(AuditEvent))
-                   if e.action != "conversation_viewed"]
+        changes = [
+            e.action for e in db.exec(select(AuditEvent)) if e.action != "conversation_viewed"
+        ]
     return users, owners, changes
 
 
@@ -84,12 +107,14 @@ def applied(action: str, world: World, key: str) -> bool:
         user = db.get(User, world.users[key].id)
         if action == "reassign_from":
             return db.get(Conversation, world.conversations[key]).owner_id == (
-                world.users["destino"].id)
+                world.users["destino"].id
+            )
         if action == "reassign_to":
             return db.get(Conversation, world.conversations["destino"]).owner_id == user.id
         if action == "change_role":
-            return user.role.value == ("trabajador" if world.users[key].role != "trabajador"
-                                       else "supervisor")
+            return user.role.value == (
+                "trabajador" if world.users[key].role != "trabajador" else "supervisor"
+            )
         if action == "deactivate":
             return not user.is_active
         if action == "reset_2fa":
@@ -118,14 +143,18 @@ def call_api(api, world: World, key: str, action: str):
         case "read":
             return api.get(f"/api/admin/conversations/{conversation}/messages").status_code
         case "reassign_from":
-            return api.post(f"/api/admin/conversations/{conversation}/reassign",
-                            json={"to_user_id": destino}).status_code
+            return api.post(
+                f"/api/admin/conversations/{conversation}/reassign", json={"to_user_id": destino}
+            ).status_code
         case "reassign_to":
-            return api.post(f"/api/admin/conversations/{world.conversations['destino']}/reassign",
-                            json={"to_user_id": user_id}).status_code
+            return api.post(
+                f"/api/admin/conversations/{world.conversations['destino']}/reassign",
+                json={"to_user_id": user_id},
+            ).status_code
         case "change_role":
-            return api.patch(f"/api/admin/users/{user_id}",
-                             json={"role": new_role(world, key)}).status_code
+            return api.patch(
+                f"/api/admin/users/{user_id}", json={"role": new_role(world, key)}
+            ).status_code
         case "deactivate":
             return api.patch(f"/api/admin/users/{user_id}", json={"is_active": False}).status_code
         case "reset_2fa":
@@ -170,16 +199,31 @@ def admin_state_for(world: World, actor: str):
         token = sessions.create_session(db, user, "10.0.0.9", "pytest").token
     root = rx.State(_reflex_internal_init=True)
     state = root.get_substate(AdminState.get_full_name().split("."))
-    root.router_data = root._update_router_vars({
-        "headers": {"cookie": f"energyapp_session={token}", "user-agent": "pytest"},
-        "ip": "10.0.0.9", "pathname": "/admin", "sid": "sid-1", "token": "tab-1"}, {})
+    root.router_data = root._update_router_vars(
+        {
+            "headers": {"cookie": f"energyapp_session={token}", "user-agent": "pytest"},
+            "ip": "10.0.0.9",
+            "pathname": "/admin",
+            "sid": "sid-1",
+            "token": "tab-1",
+        },
+        {},
+    )
     return state
 
 
-HANDLER_OF = {"list": "load", "conversations": "select_user", "read": "select_conversation",
-              "reassign_from": "reassign", "reassign_to": "reassign", "change_role": "set_role",
-              "deactivate": "set_active", "reset_2fa": "reset_two_factor", "unlock": "unlock",
-              "sessions": "load_user_sessions"}
+HANDLER_OF = {
+    "list": "load",
+    "conversations": "select_user",
+    "read": "select_conversation",
+    "reassign_from": "reassign",
+    "reassign_to": "reassign",
+    "change_role": "set_role",
+    "deactivate": "set_active",
+    "reset_2fa": "reset_two_factor",
+    "unlock": "unlock",
+    "sessions": "load_user_sessions",
+}
 
 
 async def passes_gate(state, action: str) -> bool:
@@ -191,7 +235,8 @@ async def passes_gate(state, action: str) -> bool:
 
     handler = type(state).event_handlers[HANDLER_OF[action]]
     refusal = await SessionGate().preprocess(
-        app=None, state=state._get_root_state(), event=Event(name=format_event_handler(handler)))
+        app=None, state=state._get_root_state(), event=Event(name=format_event_handler(handler))
+    )
     return refusal is None
 
 

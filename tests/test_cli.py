@@ -24,8 +24,9 @@ def run(app_env, capsys, monkeypatch):
 
 
 def test_create_admin_then_it_can_log_in(run, api) -> None:
-    code, out, _ = run("create-admin", "Jefa@Empresa.cl", "--name", "Jefa",
-                       "--password-env", "NEW_PASSWORD")
+    code, out, _ = run(
+        "create-admin", "Jefa@Empresa.cl", "--name", "Jefa", "--password-env", "NEW_PASSWORD"
+    )
     assert code == 0 and "jefa@empresa.cl created" in out
     assert api_login(api, "jefa@empresa.cl", "clave-nueva-123").json()["user"]["role"] == "admin"
     code, _, err = run("create-admin", "jefa@empresa.cl", "--password-env", "NEW_PASSWORD")
@@ -34,10 +35,12 @@ def test_create_admin_then_it_can_log_in(run, api) -> None:
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(("create-admin", "no-es-correo", "--password-env", "NEW_PASSWORD"), "not a valid email"),
-     (("create-admin", "a@b.cl", "--password-env", "UNSET_VAR"), "UNSET_VAR is empty"),
-     (("reset-password", "nadie@b.cl", "--password-env", "NEW_PASSWORD"), "no user with email"),
-     (("deactivate", "nadie@b.cl"), "no user with email")],
+    [
+        (("create-admin", "no-es-correo", "--password-env", "NEW_PASSWORD"), "not a valid email"),
+        (("create-admin", "a@b.cl", "--password-env", "UNSET_VAR"), "UNSET_VAR is empty"),
+        (("reset-password", "nadie@b.cl", "--password-env", "NEW_PASSWORD"), "no user with email"),
+        (("deactivate", "nadie@b.cl"), "no user with email"),
+    ],
 )
 def test_failures_are_one_clear_line_with_exit_1(run, argv, message) -> None:
     code, _, err = run(*argv)
@@ -66,8 +69,12 @@ def test_reset_password_reset_2fa_revoke_and_deactivate(run, api, make_user) -> 
     with session_scope() as db:
         actions = {e.action for e in db.exec(select(AuditEvent))}
         assert not db.exec(select(User).where(User.email == "ana@empresa.cl")).one().is_active
-    assert {"password_reset_by_cli", "totp_reset_by_cli", "sessions_revoked_by_cli",
-            "user_deactivated_by_cli"} <= actions
+    assert {
+        "password_reset_by_cli",
+        "totp_reset_by_cli",
+        "sessions_revoked_by_cli",
+        "user_deactivated_by_cli",
+    } <= actions
 
 
 def test_list_users(run, make_user) -> None:

@@ -61,8 +61,9 @@ def world(app_env, make_user) -> dict[str, int]:
     ids = {"admin": admin.id, "worker": worker.id}
     for owner, text in ((admin.id, "Primera"), (admin.id, "Segunda"), (worker.id, "Ajena")):
         turn = chat.start_turn(owner, None, text, MODEL)
-        chat.finish(turn.assistant_message_id,
-                    chat.Finished(chat.MessageStatus.complete, "Respuesta."))
+        chat.finish(
+            turn.assistant_message_id, chat.Finished(chat.MessageStatus.complete, "Respuesta.")
+        )
         ids.setdefault(f"conversation_of_{owner}", turn.conversation_id)
     return ids
 
@@ -81,15 +82,22 @@ def snapshot() -> tuple:
     """What a refused request must not change (timestamps such as last_seen_at aside)."""
     with session_scope() as db:
         return (
-            sorted((u.id, u.email, u.name, u.role.value, u.is_active, u.totp_enabled)
-                   for u in db.exec(select(User))),
+            sorted(
+                (u.id, u.email, u.name, u.role.value, u.is_active, u.totp_enabled)
+                for u in db.exec(select(User))
+            ),
             sorted((c.id, c.owner_id, c.title) for c in db.exec(select(Conversation))),
-            sorted((m.id, m.conversation_id, m.content, m.status.value, m.request_id)
-                   for m in db.exec(select(Message))),
+            sorted(
+                (m.id, m.conversation_id, m.content, m.status.value, m.request_id)
+                for m in db.exec(select(Message))
+            ),
             sorted((s.id, s.revoked_at is None) for s in db.exec(select(AuthSession))),
-            sorted((t.id, t.used_at is None, t.revoked_at is None)
-                   for t in db.exec(select(RefreshToken))),
-            len(db.exec(select(AuditEvent)).all()), len(db.exec(select(RecoveryCode)).all()),
+            sorted(
+                (t.id, t.used_at is None, t.revoked_at is None)
+                for t in db.exec(select(RefreshToken))
+            ),
+            len(db.exec(select(AuditEvent)).all()),
+            len(db.exec(select(RecoveryCode)).all()),
             len(db.exec(select(LoginTicket)).all()),
         )
 
@@ -117,9 +125,12 @@ def assert_nothing_hostile_stored() -> None:
 
 # --- each bug, pinned ------------------------------------------------------------------------
 def id_routes(api) -> list[tuple[str, str]]:
-    return [(method, path) for path, route in api_routes(api.app)
-            for method in sorted(route.methods)
-            if route.dependant.path_params and "{path" not in path]
+    return [
+        (method, path)
+        for path, route in api_routes(api.app)
+        for method in sorted(route.methods)
+        if route.dependant.path_params and "{path" not in path
+    ]
 
 
 @pytest.mark.parametrize("huge", HUGE)
@@ -128,27 +139,41 @@ def test_ids_past_2_63_are_422_on_every_route(api, world, huge: int) -> None:
     assert len(routes) >= 14
     headers = bearer(world["admin"])
     for method, path in routes:
-        url = path.replace("{user_id}", str(huge)).replace("{conversation_id}", str(huge)) \
+        url = (
+            path.replace("{user_id}", str(huge))
+            .replace("{conversation_id}", str(huge))
             .replace("{session_id}", str(huge))
-        body = {"title": "t", "to_user_id": 1, "role": "admin"} if method in (
-            "PATCH", "POST") else None
+        )
+        body = (
+            {"title": "t", "to_user_id": 1, "role": "admin"}
+            if method in ("PATCH", "POST")
+            else None
+        )
         response = api.request(method, url, json=body, headers=headers)
         assert response.status_code == 422, (method, path, response.text)
         assert response.json()["detail"].startswith("El campo «")
     for body in ({"message": "hola", "conversation_id": huge},):
         assert api.post("/api/chat", json=body, headers=headers).status_code == 422
     reassign = f"/api/admin/conversations/{world['conversation_of_' + str(world['worker'])]}"
-    assert api.post(f"{reassign}/reassign", json={"to_user_id": huge},
-                    headers=headers).status_code == 422
-    assert api.get("/api/admin/audit", params={"actor_id": huge},
-                   headers=headers).status_code == 422
+    assert (
+        api.post(f"{reassign}/reassign", json={"to_user_id": huge}, headers=headers).status_code
+        == 422
+    )
+    assert (
+        api.get("/api/admin/audit", params={"actor_id": huge}, headers=headers).status_code == 422
+    )
 
 
 @pytest.mark.parametrize(
     ("query", "status"),
-    [({"from": "0001-01-01"}, 422), ({"to": "9999-12-31"}, 422), ({"from": "1999-12-31"}, 422),
-     ({"to": "2101-01-01"}, 422), ({"from": "2000-01-01", "to": "2100-12-31"}, 200),
-     ({"to": "2024-02-30"}, 422)],
+    [
+        ({"from": "0001-01-01"}, 422),
+        ({"to": "9999-12-31"}, 422),
+        ({"from": "1999-12-31"}, 422),
+        ({"to": "2101-01-01"}, 422),
+        ({"from": "2000-01-01", "to": "2100-12-31"}, 200),
+        ({"to": "2024-02-30"}, 422),
+    ],
 )
 def test_audit_dates_are_bounded(api, world, query: dict, status: int) -> None:
     response = api.get("/api/admin/audit", params=query, headers=bearer(world["admin"]))
@@ -159,16 +184,26 @@ def test_audit_dates_are_bounded(api, world, query: dict, status: int) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "body"),
-    [("POST", "/api/auth/login", {"email": "ana\x00@empresa.cl", "password": "x"}),
-     ("POST", "/api/auth/register", {"name": "Ana\x00", "email": "ana@empresa.cl",
-                                     "password": "x" * 12, "password_confirmation": "x" * 12}),
-     ("POST", "/api/chat", {"message": "hola\x00"}),
-     ("POST", "/api/chat", {"message": "hola", "request_id": "r\x00"}),
-     ("PATCH", "/api/conversations/{mine}", {"title": "\x00"}),
-     ("GET", "/api/conversations?q=%00", None),
-     ("GET", "/api/admin/users?q=a%00", None),
-     ("GET", "/api/admin/audit?action=%00", None),
-     ("POST", "/api/auth/refresh", {"refresh_token": "\x00"})],
+    [
+        ("POST", "/api/auth/login", {"email": "ana\x00@empresa.cl", "password": "x"}),
+        (
+            "POST",
+            "/api/auth/register",
+            {
+                "name": "Ana\x00",
+                "email": "ana@empresa.cl",
+                "password": "x" * 12,
+                "password_confirmation": "x" * 12,
+            },
+        ),
+        ("POST", "/api/chat", {"message": "hola\x00"}),
+        ("POST", "/api/chat", {"message": "hola", "request_id": "r\x00"}),
+        ("PATCH", "/api/conversations/{mine}", {"title": "\x00"}),
+        ("GET", "/api/conversations?q=%00", None),
+        ("GET", "/api/admin/users?q=a%00", None),
+        ("GET", "/api/admin/audit?action=%00", None),
+        ("POST", "/api/auth/refresh", {"refresh_token": "\x00"}),
+    ],
 )
 def test_nul_is_a_422_in_spanish_and_stores_nothing(api, world, method, path, body) -> None:
     """On PostgreSQL a NUL used to reach the driver: a 500, even for an anonymous login."""
@@ -210,8 +245,11 @@ def text_fields(route: APIRoute) -> list[tuple[str, str, dict]]:
         model = base_type(param.field_info.annotation)
         if isinstance(model, type) and issubclass(model, BaseModel):
             body = {n: plausible(f.annotation) for n, f in model.model_fields.items()}
-            found += [("json", name, body) for name, f in model.model_fields.items()
-                      if base_type(f.annotation) is str]
+            found += [
+                ("json", name, body)
+                for name, f in model.model_fields.items()
+                if base_type(f.annotation) is str
+            ]
     return found
 
 
@@ -221,14 +259,19 @@ def test_every_text_of_every_route_refuses_nul(api, world) -> None:
     mine = world[f"conversation_of_{world['admin']}"]
     checked = 0
     for path, route in api_routes(api.app):
-        url = path.replace("{conversation_id}", str(mine)).replace(
-            "{user_id}", str(world["worker"])).replace("{session_id}", "1")
+        url = (
+            path.replace("{conversation_id}", str(mine))
+            .replace("{user_id}", str(world["worker"]))
+            .replace("{session_id}", "1")
+        )
         for method in sorted(route.methods):
             for where, field, others in text_fields(route):
                 before = snapshot()
                 values = {**others, field: "a\x00b"}
-                kwargs: dict[str, Any] = {"headers": bearer(world["admin"]),
-                                          "follow_redirects": False}
+                kwargs: dict[str, Any] = {
+                    "headers": bearer(world["admin"]),
+                    "follow_redirects": False,
+                }
                 kwargs[{"query": "params", "form": "data", "json": "json"}[where]] = values
                 response = api.request(method, url, **kwargs)
                 assert response.status_code == 422, (method, path, field, response.text)
@@ -244,8 +287,15 @@ def test_an_anonymous_login_cannot_write_control_characters_into_auth_log(api, a
     lines = (Path(app_env["ENERGYAPP_LOG_DIR"]) / "auth.log").read_text().splitlines()
     line = next(line for line in lines if "login_failed" in line)
     assert not CONTROL.search(line.replace("\n", "")), repr(line)
-    for escaped in ("\\u001b[2j", "\\u0007", "\\u2028forged", "\\u2029", "\\u0085", "\\u007f",
-                    "\\u009b"):
+    for escaped in (
+        "\\u001b[2j",
+        "\\u0007",
+        "\\u2028forged",
+        "\\u2029",
+        "\\u0085",
+        "\\u007f",
+        "\\u009b",
+    ):
         assert escaped in line, (escaped, line)
 
 
@@ -254,22 +304,32 @@ def test_names_and_titles_refuse_control_characters_through_the_api(api, world) 
     mine = world[f"conversation_of_{world['admin']}"]
     before = snapshot()
     for title in ("Hola\x1b[31m", "bell\x07", "sep\u2028arado", "del\x7f", "c1\x85"):
-        response = api.patch(f"/api/conversations/{mine}", json={"title": title},
-                             headers=headers)
-        assert response.status_code == 422 and "caracteres de control" in response.json()[
-            "detail"], response.text
-    response = api.post("/api/auth/register", json={
-        "name": "Eve\x1b]0;pwned\x07", "email": "eve@empresa.cl",
-        "password": "una frase larga y segura", "password_confirmation":
-        "una frase larga y segura"})
+        response = api.patch(f"/api/conversations/{mine}", json={"title": title}, headers=headers)
+        assert (
+            response.status_code == 422 and "caracteres de control" in response.json()["detail"]
+        ), response.text
+    response = api.post(
+        "/api/auth/register",
+        json={
+            "name": "Eve\x1b]0;pwned\x07",
+            "email": "eve@empresa.cl",
+            "password": "una frase larga y segura",
+            "password_confirmation": "una frase larga y segura",
+        },
+    )
     assert response.status_code == 422 and "nombre" in response.json()["detail"]
     assert snapshot()[:2] == before[:2]
     # Newlines and tabs are whitespace in a title: they become one space.
-    assert api.patch(f"/api/conversations/{mine}", json={"title": "Dos\n\tlíneas"},
-                     headers=headers).json()["title"] == "Dos líneas"
+    assert (
+        api.patch(
+            f"/api/conversations/{mine}", json={"title": "Dos\n\tlíneas"}, headers=headers
+        ).json()["title"]
+        == "Dos líneas"
+    )
     # A title taken from a message never carries its control characters.
-    with api.stream("POST", "/api/chat", json={"message": "\x1b[31mRojo\x07 y\u2028más"},
-                    headers=headers) as streamed:
+    with api.stream(
+        "POST", "/api/chat", json={"message": "\x1b[31mRojo\x07 y\u2028más"}, headers=headers
+    ) as streamed:
         start = json.loads(next(streamed.iter_lines()))
     assert start["title"] == "[31mRojo y más"
     assert_nothing_hostile_stored()
@@ -284,7 +344,8 @@ def handler_table() -> dict[str, Any]:
     names = app_handlers()  # imports the app: registers every state
     registry = RegistrationContext.get().event_handlers
     return {f"{state}.{handler}": registry[name] for name, state, handler in names} | {
-        "_names": {f"{state}.{handler}": name for name, state, handler in names}}
+        "_names": {f"{state}.{handler}": name for name, state, handler in names}
+    }
 
 
 async def run_event(root, table: dict, key: str, payload: dict):
@@ -385,9 +446,17 @@ def test_websocket_handlers_validate_like_the_api(world) -> None:
         run("ChatState.rename", {"form": {"title": "Título\x1b[5m"}})
         assert "caracteres de control" in chat_state.error
         register = loop.run_until_complete(root.get_state(RegisterState))
-        run("RegisterState.submit", {"form": {
-            "name": "Eve\x07", "email": "eve@empresa.cl",
-            "password": "una frase larga y segura", "confirmation": "una frase larga y segura"}})
+        run(
+            "RegisterState.submit",
+            {
+                "form": {
+                    "name": "Eve\x07",
+                    "email": "eve@empresa.cl",
+                    "password": "una frase larga y segura",
+                    "confirmation": "una frase larga y segura",
+                }
+            },
+        )
         assert "caracteres de control" in register.error
         after = snapshot()
         assert after[:3] == before[:3]
@@ -401,16 +470,56 @@ def test_websocket_handlers_validate_like_the_api(world) -> None:
 # kind of trouble (ids past 2^63, NUL, control characters, impossible days) shows up each run.
 BAD_INTS = [0, -1, MAX_ID + 1, 2**64, -(2**63) - 1, 10**40]
 GOOD_INTS = [1, 2, 3, 4, 5, 6, 2**31, MAX_ID]
-CONTROLS = ("\x01", "\x07", "\x08", "\t", "\n", "\r", "\x0b", "\x1b", "\x1b[2J", "\x7f",
-            "\x85", "\x9b", "\u2028", "\u2029", "\u200b", "\ufeff")
+CONTROLS = (
+    "\x01",
+    "\x07",
+    "\x08",
+    "\t",
+    "\n",
+    "\r",
+    "\x0b",
+    "\x1b",
+    "\x1b[2J",
+    "\x7f",
+    "\x85",
+    "\x9b",
+    "\u2028",
+    "\u2029",
+    "\u200b",
+    "\ufeff",
+)
 ODD = ("\U0001f600", "%", "_", "\\", "'", '"', "<", "&", ";", "/", "@", " ", "ñ")
-SAMPLE_TEXTS = ["", " ", "x" * 300, ADMIN_EMAIL, "admin", "todas", "audit", "md", "json",
-                "una frase larga y segura", "0001-01-01", "9999-12-31", "2000-01-01"]
-EDGE_DAYS = ["0001-01-01", "9999-12-31", "1999-12-31", "2000-01-01", "2100-12-31",
-             "2101-01-01", "2024-02-30", "20240101", "2024-W01-1", "2024-1-1"]
+SAMPLE_TEXTS = [
+    "",
+    " ",
+    "x" * 300,
+    ADMIN_EMAIL,
+    "admin",
+    "todas",
+    "audit",
+    "md",
+    "json",
+    "una frase larga y segura",
+    "0001-01-01",
+    "9999-12-31",
+    "2000-01-01",
+]
+EDGE_DAYS = [
+    "0001-01-01",
+    "9999-12-31",
+    "1999-12-31",
+    "2000-01-01",
+    "2100-12-31",
+    "2101-01-01",
+    "2024-02-30",
+    "20240101",
+    "2024-W01-1",
+    "2024-1-1",
+]
 
-ints = st.one_of(st.sampled_from(BAD_INTS), st.sampled_from(GOOD_INTS),
-                 st.integers(-(2**80), 2**80))
+ints = st.one_of(
+    st.sampled_from(BAD_INTS), st.sampled_from(GOOD_INTS), st.integers(-(2**80), 2**80)
+)
 short = st.text(st.characters(codec="utf-8"), max_size=8)
 
 
@@ -420,15 +529,31 @@ def around(middle: st.SearchStrategy) -> st.SearchStrategy:
 
 with_nul = around(st.just("\x00"))
 with_control = around(st.sampled_from(CONTROLS))
-texts = st.one_of(with_nul, with_nul, with_control, with_control, around(st.sampled_from(ODD)),
-                  st.sampled_from(SAMPLE_TEXTS), ints.map(str))
-id_texts = st.one_of(ints.map(str), st.sampled_from(
-    [str(MAX_ID + 1), str(2**64), "-1", "0", " 7", "1e3", "0x10", "١٢", "1_0", "+3"]))
+texts = st.one_of(
+    with_nul,
+    with_nul,
+    with_control,
+    with_control,
+    around(st.sampled_from(ODD)),
+    st.sampled_from(SAMPLE_TEXTS),
+    ints.map(str),
+)
+id_texts = st.one_of(
+    ints.map(str),
+    st.sampled_from(
+        [str(MAX_ID + 1), str(2**64), "-1", "0", " 7", "1e3", "0x10", "١٢", "1_0", "+3"]
+    ),
+)
 days = st.one_of(st.sampled_from(EDGE_DAYS), st.dates().map(date.isoformat), texts)
 scalars = st.one_of(ints, texts, st.booleans(), st.none(), days)
 EXAMPLES = 10
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=False,
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    print_blob=False,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 def deterministic(name: str) -> Callable[[Callable], Callable]:
@@ -467,8 +592,10 @@ def value_for(annotation: Any) -> st.SearchStrategy:
 
 
 def model_body(model: type[BaseModel]) -> st.SearchStrategy:
-    fields = {name: st.one_of(*[value_for(f.annotation)] * 4, st.just(None))
-              for name, f in model.model_fields.items()}
+    fields = {
+        name: st.one_of(*[value_for(f.annotation)] * 4, st.just(None))
+        for name, f in model.model_fields.items()
+    }
 
     def build(values: dict) -> dict:
         return {k: v for k, v in values.items() if v is not None}
@@ -499,22 +626,30 @@ def api_routes(app) -> list[tuple[str, APIRoute]]:
 def request_strategy(path: str, route: APIRoute) -> st.SearchStrategy:
     dependant = route.dependant
     path_values = {p.name: st.one_of(ints, ints, texts) for p in dependant.path_params}
-    query = {p.alias: st.one_of(st.just(None), value_for(p.field_info.annotation))
-             for p in dependant.query_params}
+    query = {
+        p.alias: st.one_of(st.just(None), value_for(p.field_info.annotation))
+        for p in dependant.query_params
+    }
     body = st.none()
     form = False
     if dependant.body_params:
         param = dependant.body_params[0]
         form = isinstance(param.field_info, params.Form)
         if form:
-            body = st.fixed_dictionaries({p.alias: value_for(p.field_info.annotation)
-                                          for p in dependant.body_params})
+            body = st.fixed_dictionaries(
+                {p.alias: value_for(p.field_info.annotation) for p in dependant.body_params}
+            )
         else:
             body = st.one_of(st.none(), value_for(param.field_info.annotation))
-    return st.fixed_dictionaries({
-        "path": st.fixed_dictionaries(path_values), "query": st.fixed_dictionaries(query),
-        "body": body, "form": st.just(form), "signed_in": st.sampled_from([True] * 4 + [False]),
-    })
+    return st.fixed_dictionaries(
+        {
+            "path": st.fixed_dictionaries(path_values),
+            "query": st.fixed_dictionaries(query),
+            "body": body,
+            "form": st.just(form),
+            "signed_in": st.sampled_from([True] * 4 + [False]),
+        }
+    )
 
 
 def api_check(api, world: dict[str, int], path: str, method: str, route: APIRoute):
@@ -530,8 +665,7 @@ def api_check(api, world: dict[str, int], path: str, method: str, route: APIRout
         query = {k: str(v) for k, v in request["query"].items() if v is not None}
         headers = bearer(world["admin"]) if request["signed_in"] else {"Origin": ORIGIN}
         before = snapshot()
-        kwargs: dict[str, Any] = {"params": query, "headers": headers,
-                                  "follow_redirects": False}
+        kwargs: dict[str, Any] = {"params": query, "headers": headers, "follow_redirects": False}
         if request["form"]:
             kwargs["data"] = {k: str(v) for k, v in request["body"].items()}
         elif request["body"] is not None:
@@ -560,21 +694,39 @@ def test_every_api_route_survives_generated_input(api, world) -> None:
 
 
 PREFILL = {  # setters whose values later handlers read: their vars can hold anything but NUL
-    "AdminState.set_audit_from": days, "AdminState.set_audit_to": days,
+    "AdminState.set_audit_from": days,
+    "AdminState.set_audit_to": days,
     "AdminState.set_audit_actor": st.one_of(ints.map(str), texts),
     "AdminState.set_audit_action": texts,
     "AdminState.set_reassign_to": st.one_of(ints.map(str), texts),
-    "ChatState.set_draft": texts, "ChatState.set_rename_value": texts,
-    "ChatState.set_search": texts, "ChatState.set_model": texts,
-    "LoginState.set_email": texts, "RegisterState.set_name": texts,
+    "ChatState.set_draft": texts,
+    "ChatState.set_rename_value": texts,
+    "ChatState.set_search": texts,
+    "ChatState.set_model": texts,
+    "LoginState.set_email": texts,
+    "RegisterState.set_name": texts,
     "RegisterState.set_email": texts,
 }
-FORM_KEYS = ["draft", "title", "email", "password", "code", "name", "confirmation", "current",
-             "new", "new_confirmation", "current_password", "new_password"]
-form_fields = st.dictionaries(st.sampled_from(FORM_KEYS), st.one_of(texts, texts, scalars),
-                              min_size=1, max_size=5)
-forms = st.one_of(form_fields, form_fields, form_fields, st.dictionaries(texts, scalars,
-                                                                         max_size=2), scalars)
+FORM_KEYS = [
+    "draft",
+    "title",
+    "email",
+    "password",
+    "code",
+    "name",
+    "confirmation",
+    "current",
+    "new",
+    "new_confirmation",
+    "current_password",
+    "new_password",
+]
+form_fields = st.dictionaries(
+    st.sampled_from(FORM_KEYS), st.one_of(texts, texts, scalars), min_size=1, max_size=5
+)
+forms = st.one_of(
+    form_fields, form_fields, form_fields, st.dictionaries(texts, scalars, max_size=2), scalars
+)
 
 
 def args_strategy(handler: Any) -> st.SearchStrategy:
@@ -596,8 +748,11 @@ def handler_check(world: dict[str, int], table: dict, key: str, loop, prefill):
     """Hypothesis' check of one event handler, called as an admin."""
 
     @deterministic(key)
-    @given(args=args_strategy(table[key].handler), setup=prefill,
-           opened=st.sampled_from([None, "mine", "other"]))
+    @given(
+        args=args_strategy(table[key].handler),
+        setup=prefill,
+        opened=st.sampled_from([None, "mine", "other"]),
+    )
     def check(args: dict, setup: dict, opened: str | None) -> None:
         from energyapp.states.admin import AdminState
         from energyapp.states.chat import ChatState
@@ -612,8 +767,7 @@ def handler_check(world: dict[str, int], table: dict, key: str, loop, prefill):
             for setter, value in setup.items():
                 if value is not None and not contains_nul(value):
                     registered = table[setter]
-                    done = registered.handler.fn(await root.get_state(registered.states[0]),
-                                                 value)
+                    done = registered.handler.fn(await root.get_state(registered.states[0]), value)
                     if inspect.isawaitable(done):
                         await done
 
@@ -624,7 +778,9 @@ def handler_check(world: dict[str, int], table: dict, key: str, loop, prefill):
             run(root.get_state(ChatState)).active_id = conversation
             admin_state = run(root.get_state(AdminState))
             admin_state.selected_user_id, admin_state.selected_conversation_id = (
-                owner, conversation)
+                owner,
+                conversation,
+            )
         hostile = contains_nul(args)
         before = snapshot() if hostile else None
         refusal = run(run_event(root, table, key, args))

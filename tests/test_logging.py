@@ -87,8 +87,9 @@ def test_files_rotate_by_size_and_keep_the_configured_count(
     _flush()
     files = sorted(p.name for p in Path(settings_env["ENERGYAPP_LOG_DIR"]).glob("app.log*"))
     assert files == ["app.log", "app.log.1", "app.log.2"]
-    assert all(p.stat().st_size <= 20000 for p in Path(settings_env["ENERGYAPP_LOG_DIR"]).glob(
-        "app.log*"))
+    assert all(
+        p.stat().st_size <= 20000 for p in Path(settings_env["ENERGYAPP_LOG_DIR"]).glob("app.log*")
+    )
 
 
 def test_stdout_gets_every_event_for_the_journal(
@@ -101,8 +102,13 @@ def test_stdout_gets_every_event_for_the_journal(
 def _write_lines(log_dir: str, worker: int, count: int) -> None:
     import os
 
-    os.environ.update({"ENERGYAPP_LOG_DIR": log_dir, "ENERGYAPP_LOG_ROTATION": "external",
-                       "ENERGYAPP_SECRET_KEY": "x" * 40})
+    os.environ.update(
+        {
+            "ENERGYAPP_LOG_DIR": log_dir,
+            "ENERGYAPP_LOG_ROTATION": "external",
+            "ENERGYAPP_SECRET_KEY": "x" * 40,
+        }
+    )
     from energyapp.logging_setup import configure_logging as configure
     from energyapp.settings import get_settings as settings
 
@@ -121,8 +127,7 @@ def test_several_workers_lose_no_line_across_rotations(tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_write_lines, args=(str(log_dir), n, 3000))
-               for n in range(3)]
+    workers = [context.Process(target=_write_lines, args=(str(log_dir), n, 3000)) for n in range(3)]
     for process in workers:
         process.start()
     rotations = 0
@@ -143,8 +148,9 @@ def test_several_workers_lose_no_line_across_rotations(tmp_path: Path) -> None:
     assert rotations >= 3
 
 
-def test_measurements_named_like_secrets_stay_readable(log_dir: Path,
-                                                       capsys: pytest.CaptureFixture) -> None:
+def test_measurements_named_like_secrets_stay_readable(
+    log_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
     log_event(APP_LOGGER, "answer_finished", first_token_ms=412, completion_tokens=500)
     assert "first_token_ms=412 completion_tokens=500" in capsys.readouterr().out
 
@@ -166,8 +172,9 @@ def loose_umask():
     os.umask(previous)
 
 
-def test_log_files_and_directory_are_private(settings_env: dict, loose_umask,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_log_files_and_directory_are_private(
+    settings_env: dict, loose_umask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
 
     apply_env(monkeypatch, log_max_bytes="10000", log_backup_count="2")
@@ -183,11 +190,10 @@ def test_log_files_and_directory_are_private(settings_env: dict, loose_umask,
     assert os.umask(0o022) == 0o077  # what the process creates from now on is private
 
 
-def test_start_up_tightens_existing_logs_and_data_dir(settings_env: dict, loose_umask,
-                                                      monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Path) -> None:
-    log_dir, data_dir = (Path(settings_env[k]) for k in ("ENERGYAPP_LOG_DIR",
-                                                         "ENERGYAPP_DATA_DIR"))
+def test_start_up_tightens_existing_logs_and_data_dir(
+    settings_env: dict, loose_umask, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    log_dir, data_dir = (Path(settings_env[k]) for k in ("ENERGYAPP_LOG_DIR", "ENERGYAPP_DATA_DIR"))
     states = tmp_path / ".states"
     for directory in (log_dir, data_dir, states):
         directory.mkdir(mode=0o755)
@@ -197,7 +203,11 @@ def test_start_up_tightens_existing_logs_and_data_dir(settings_env: dict, loose_
     configure_logging(get_settings(), to_stdout=False)
     assert [_mode(d) for d in (log_dir, data_dir, states)] == [0o700] * 3
     assert {p.name: _mode(p) for p in log_dir.iterdir()} == {
-        "auth.log": 0o600, "auth.log.1": 0o600, "app.log": 0o600, "audit.log": 0o600}
+        "auth.log": 0o600,
+        "auth.log.1": 0o600,
+        "app.log": 0o600,
+        "audit.log": 0o600,
+    }
 
 
 def test_the_database_created_at_start_up_is_private(settings_env: dict, loose_umask) -> None:
@@ -210,5 +220,8 @@ def test_the_database_created_at_start_up_is_private(settings_env: dict, loose_u
         connection.commit()
         data_dir = Path(settings_env["ENERGYAPP_DATA_DIR"])
         assert {p.name: _mode(p) for p in data_dir.iterdir()} == {
-            "energyapp.db": 0o600, "energyapp.db-wal": 0o600, "energyapp.db-shm": 0o600}
+            "energyapp.db": 0o600,
+            "energyapp.db-wal": 0o600,
+            "energyapp.db-shm": 0o600,
+        }
         assert _mode(data_dir) == 0o700

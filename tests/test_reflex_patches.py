@@ -32,15 +32,15 @@ def manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateManagerDisk
     return manager
 
 
-def test_expired_state_files_are_still_removed(manager: StateManagerDisk,
-                                               tmp_path: Path) -> None:
+def test_expired_state_files_are_still_removed(manager: StateManagerDisk, tmp_path: Path) -> None:
     stale = _stale_file(tmp_path, "old")
     manager._purge_expired_states()
     assert not stale.exists()
 
 
 def test_a_second_scan_within_a_minute_is_skipped_and_the_next_one_runs(
-        manager: StateManagerDisk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manager: StateManagerDisk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = [1000.0]
     monkeypatch.setattr(reflex_patches.time, "monotonic", lambda: clock[0])
     manager._purge_expired_states()
@@ -70,9 +70,17 @@ def test_a_saved_tab_state_holds_no_cookie_or_authorization() -> None:
     import energyapp.energyapp  # noqa: F401 - applies the patches
 
     root = rx.State(_reflex_internal_init=True)
-    router_data = {"headers": {"cookie": "energyapp_session=GALLETA-VIVA",
-                               "authorization": "Bearer TOKEN-VIVO", "user-agent": "Firefox"},
-                   "sid": "s1", "token": "t1", "pathname": "/dashboard", "asPath": "/dashboard"}
+    router_data = {
+        "headers": {
+            "cookie": "energyapp_session=GALLETA-VIVA",
+            "authorization": "Bearer TOKEN-VIVO",
+            "user-agent": "Firefox",
+        },
+        "sid": "s1",
+        "token": "t1",
+        "pathname": "/dashboard",
+        "asPath": "/dashboard",
+    }
     root.router_data = root._update_router_vars(router_data, {})
     saved = pickle.dumps(root)
     assert b"GALLETA-VIVA" not in saved and b"TOKEN-VIVO" not in saved
@@ -86,14 +94,26 @@ def test_reflex_log_lines_escape_control_characters_and_drop_payloads() -> None:
 
     from energyapp.reflex_patches import RedactEventPayloads
 
-    record = logging.LogRecord("reflex.app", logging.ERROR, __file__, 1,
-                               "[Reflex Frontend Exception]\n 2026 INFO energyapp.auth "
-                               "login_succeeded user_id=1\u2028x", None, None)
+    record = logging.LogRecord(
+        "reflex.app",
+        logging.ERROR,
+        __file__,
+        1,
+        "[Reflex Frontend Exception]\n 2026 INFO energyapp.auth login_succeeded user_id=1\u2028x",
+        None,
+        None,
+    )
     RedactEventPayloads().filter(record)
     assert "\n" not in record.getMessage() and "\u2028" not in record.getMessage()
-    record = logging.LogRecord("socketio.server", logging.ERROR, __file__, 1,
-                               "message async handler error: Event data: %s",
-                               ({"password": "clave-canario"},), None)
+    record = logging.LogRecord(
+        "socketio.server",
+        logging.ERROR,
+        __file__,
+        1,
+        "message async handler error: Event data: %s",
+        ({"password": "clave-canario"},),
+        None,
+    )
     RedactEventPayloads().filter(record)
     assert "clave-canario" not in record.getMessage()
 
@@ -137,9 +157,13 @@ def test_a_tab_that_moved_host_keeps_its_token_and_a_duplicated_tab_does_not() -
         try:
             here, dead_host = RedisTokenManager(redis), RedisTokenManager(redis)
             moved = f"tab-{uuid.uuid4()}"
-            await redis.set(here._get_redis_key(moved),
-                            pickle.dumps(SocketRecord(instance_id=dead_host.instance_id,
-                                                      sid="sid-on-dead-host")), ex=60)
+            await redis.set(
+                here._get_redis_key(moved),
+                pickle.dumps(
+                    SocketRecord(instance_id=dead_host.instance_id, sid="sid-on-dead-host")
+                ),
+                ex=60,
+            )
             kept = await here.link_token_to_sid(moved, "sid-here")
             duplicated = f"tab-{uuid.uuid4()}"
             await here.link_token_to_sid(duplicated, "first-socket")

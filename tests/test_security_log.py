@@ -96,8 +96,11 @@ def _handler(file_name: str) -> logging.FileHandler:
 
 @pytest.mark.parametrize("rotation", ["internal", "external"])
 def test_a_failed_write_is_remembered_until_one_works(
-        settings_env: dict, monkeypatch: pytest.MonkeyPatch, rotation: str,
-        capsys: pytest.CaptureFixture) -> None:
+    settings_env: dict,
+    monkeypatch: pytest.MonkeyPatch,
+    rotation: str,
+    capsys: pytest.CaptureFixture,
+) -> None:
     apply_env(monkeypatch, log_rotation=rotation)
     configure_logging(get_settings())
     handler = _handler("audit.log")
@@ -120,7 +123,8 @@ def test_a_failed_write_is_remembered_until_one_works(
 
 
 def test_health_is_degraded_while_a_log_cannot_be_written(
-        api, monkeypatch: pytest.MonkeyPatch) -> None:
+    api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert api.get("/api/health").json()["logs"] == {"ok": True, "detail": ""}
     handler = _handler("app.log")
     good = handler.stream
@@ -132,8 +136,7 @@ def test_health_is_degraded_while_a_log_cannot_be_written(
         assert response.status_code == 503
         body = response.json()
         assert body["status"] == "degraded" and body["failing"] == ["logs"]
-        assert body["logs"] == {"ok": False,
-                                "detail": "app.log: OSError: No space left on device"}
+        assert body["logs"] == {"ok": False, "detail": "app.log: OSError: No space left on device"}
     finally:
         handler.stream = good
         with contextlib.suppress(OSError):

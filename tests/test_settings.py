@@ -76,8 +76,11 @@ def test_demo_accounts_come_from_yaml(isolated: Path) -> None:
         ("unknown_thing: 1\n", {}, "unknown_thing"),
         ("max_message_chars: [1\n", {}, "malformed YAML"),
         ("db_url: mysql://x\n", {}, "db_url"),
-        ("demo_accounts:\n  - {email: a@b.cl, password: x, name: A, role: jefe}\n", {},
-         "demo_accounts"),
+        (
+            "demo_accounts:\n  - {email: a@b.cl, password: x, name: A, role: jefe}\n",
+            {},
+            "demo_accounts",
+        ),
     ],
 )
 def test_bad_setting_raises_one_line_naming_it(
@@ -125,19 +128,22 @@ def test_development_generates_a_secret_once_in_a_private_file(
 def _run(code: list[str], env: dict[str, str], cwd: Path = PROJECT) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
     full_env.update(env)
-    return subprocess.run([sys.executable, *code], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, *code], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.parametrize(
-    "entry", [["-m", "energyapp", "check-config"], ["-c", "import rxconfig"]],
+    "entry",
+    [["-m", "energyapp", "check-config"], ["-c", "import rxconfig"]],
     ids=["cli", "reflex-config"],
 )
 def test_entry_points_print_one_line_and_no_traceback(tmp_path: Path, entry: list[str]) -> None:
     config = tmp_path / "settings.yaml"
     config.write_text("ollama_url: nope\n")
-    result = _run(entry, {"ENERGYAPP_CONFIG_FILE": str(config),
-                          "ENERGYAPP_DATA_DIR": str(tmp_path)})
+    result = _run(
+        entry, {"ENERGYAPP_CONFIG_FILE": str(config), "ENERGYAPP_DATA_DIR": str(tmp_path)}
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -146,21 +152,34 @@ def test_entry_points_print_one_line_and_no_traceback(tmp_path: Path, entry: lis
 
 def test_reflex_config_turns_telemetry_off_in_the_file_itself(tmp_path: Path) -> None:
     result = _run(
-        ["-c", "import rxconfig; c = rxconfig.config; print(c.telemetry_enabled, "
-               "c.show_built_with_reflex, list(c.cors_allowed_origins))"],
-        {"ENERGYAPP_DATA_DIR": str(tmp_path), "REFLEX_TELEMETRY_ENABLED": "",
-         "ENERGYAPP_ALLOWED_ORIGINS": "https://chat.example.cl"},
+        [
+            "-c",
+            "import rxconfig; c = rxconfig.config; print(c.telemetry_enabled, "
+            "c.show_built_with_reflex, list(c.cors_allowed_origins))",
+        ],
+        {
+            "ENERGYAPP_DATA_DIR": str(tmp_path),
+            "REFLEX_TELEMETRY_ENABLED": "",
+            "ENERGYAPP_ALLOWED_ORIGINS": "https://chat.example.cl",
+        },
     )
     assert result.stdout.split() == ["False", "False", "['https://chat.example.cl']"], result.stderr
 
 
 @pytest.mark.parametrize(("given", "used"), [(None, "True"), ("false", "False")])
 def test_several_workers_hold_a_tabs_state_between_updates_unless_turned_off(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, used: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, used: str
+) -> None:
     monkeypatch.delenv("REFLEX_OPLOCK_ENABLED", raising=False)
     env = {"ENERGYAPP_DATA_DIR": str(tmp_path)}
     if given is not None:
         env["REFLEX_OPLOCK_ENABLED"] = given
-    result = _run(["-c", "import rxconfig; from reflex_base.environment import environment; "
-                         "print(environment.REFLEX_OPLOCK_ENABLED.get())"], env)
+    result = _run(
+        [
+            "-c",
+            "import rxconfig; from reflex_base.environment import environment; "
+            "print(environment.REFLEX_OPLOCK_ENABLED.get())",
+        ],
+        env,
+    )
     assert result.stdout.split() == [used], result.stderr

@@ -30,8 +30,9 @@ def upgrade() -> None:
         return
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     for name, (table, column) in TRIGRAM_INDEXES.items():
-        op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
-                   f"USING gin ({column} gin_trgm_ops)")
+        op.execute(
+            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin ({column} gin_trgm_ops)"
+        )
 
 
 def downgrade() -> None:

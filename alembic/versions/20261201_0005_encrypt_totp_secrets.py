@@ -33,7 +33,8 @@ def _secrets(connection: sa.Connection) -> list[tuple[int, str]]:
 def _write(connection: sa.Connection, values: list[tuple[int, str]]) -> None:
     for user_id, value in values:
         connection.execute(
-            sa.update(_users).where(_users.c.id == user_id).values(totp_secret=value))
+            sa.update(_users).where(_users.c.id == user_id).values(totp_secret=value)
+        )
 
 
 def _alter(type_: sa.types.TypeEngine, existing: sa.types.TypeEngine) -> None:
@@ -44,12 +45,14 @@ def _alter(type_: sa.types.TypeEngine, existing: sa.types.TypeEngine) -> None:
         # the migration's transaction).
         _sqlite_declared_type("users", "totp_secret", existing, type_)
         return
-    op.alter_column("users", "totp_secret", type_=type_, existing_type=existing,
-                    existing_nullable=True)
+    op.alter_column(
+        "users", "totp_secret", type_=type_, existing_type=existing, existing_nullable=True
+    )
 
 
-def _sqlite_declared_type(table: str, column: str, old: sa.types.TypeEngine,
-                          new: sa.types.TypeEngine) -> None:
+def _sqlite_declared_type(
+    table: str, column: str, old: sa.types.TypeEngine, new: sa.types.TypeEngine
+) -> None:
     """Rewrite one column's declared type in sqlite_schema (SQLite's documented procedure for
     schema changes that leave the stored data as it is; both types have TEXT affinity)."""
     connection = op.get_bind()
@@ -58,14 +61,16 @@ def _sqlite_declared_type(table: str, column: str, old: sa.types.TypeEngine,
     after = f"{column} {new.compile(dialect=dialect)}"
     sql = connection.execute(
         sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
-        {"name": table}).scalar_one()
+        {"name": table},
+    ).scalar_one()
     if sql.count(before) != 1:
         raise RuntimeError(f"{table}.{column}: expected '{before}' once in {sql!r}")
     version = connection.execute(sa.text("PRAGMA schema_version")).scalar_one()
     connection.execute(sa.text("PRAGMA writable_schema = ON"))
     connection.execute(
         sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :name"),
-        {"sql": sql.replace(before, after), "name": table})
+        {"sql": sql.replace(before, after), "name": table},
+    )
     connection.execute(sa.text(f"PRAGMA schema_version = {int(version) + 1}"))
     connection.execute(sa.text("PRAGMA writable_schema = OFF"))
     if connection.execute(sa.text("PRAGMA integrity_check")).scalar_one() != "ok":
@@ -104,6 +109,7 @@ def downgrade() -> None:
         if failed:
             raise RuntimeError(
                 f"{failed} TOTP secret(s) cannot be decrypted with secret_key or "
-                "previous_secret_keys; set the key they were encrypted with and retry")
+                "previous_secret_keys; set the key they were encrypted with and retry"
+            )
         _write(connection, values)
     _alter(sqlmodel.sql.sqltypes.AutoString(length=64), sa.String(length=255))

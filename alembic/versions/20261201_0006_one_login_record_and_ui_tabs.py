@@ -26,14 +26,26 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=10),
-                                      nullable=False, server_default="web"))
+        batch_op.add_column(
+            sa.Column(
+                "channel",
+                sqlmodel.sql.sqltypes.AutoString(length=10),
+                nullable=False,
+                server_default="web",
+            )
+        )
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("session_id", sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f("ix_refresh_tokens_session_id"), ["session_id"],
-                              unique=False)
-        batch_op.create_foreign_key("fk_refresh_tokens_session_id", "auth_sessions",
-                                    ["session_id"], ["id"], ondelete="CASCADE")
+        batch_op.create_index(
+            batch_op.f("ix_refresh_tokens_session_id"), ["session_id"], unique=False
+        )
+        batch_op.create_foreign_key(
+            "fk_refresh_tokens_session_id",
+            "auth_sessions",
+            ["session_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
     op.create_table(
         "ui_tabs",
         sa.Column("client_token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),

@@ -33,8 +33,9 @@ STREAMING_ONLY = sa.text("status = 'streaming'")
 def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("user_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key("fk_messages_user_id", "users", ["user_id"], ["id"],
-                                    ondelete="SET NULL")
+        batch_op.create_foreign_key(
+            "fk_messages_user_id", "users", ["user_id"], ["id"], ondelete="SET NULL"
+        )
         batch_op.drop_index("ix_messages_request_id")
 
     # Several answers streaming in one conversation (a race before this revision): keep the
@@ -55,10 +56,15 @@ def upgrade() -> None:
         "GROUP BY user_id, request_id)"
     )
 
-    op.create_index("ux_messages_user_request", "messages", ["user_id", "request_id"],
-                    unique=True)
-    op.create_index("ux_messages_one_streaming", "messages", ["conversation_id"], unique=True,
-                    sqlite_where=STREAMING_ONLY, postgresql_where=STREAMING_ONLY)
+    op.create_index("ux_messages_user_request", "messages", ["user_id", "request_id"], unique=True)
+    op.create_index(
+        "ux_messages_one_streaming",
+        "messages",
+        ["conversation_id"],
+        unique=True,
+        sqlite_where=STREAMING_ONLY,
+        postgresql_where=STREAMING_ONLY,
+    )
 
 
 def downgrade() -> None:

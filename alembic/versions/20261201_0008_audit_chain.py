@@ -79,11 +79,14 @@ def _create_triggers() -> None:
             op.execute(
                 f"CREATE TRIGGER audit_events_no_{operation.lower()} BEFORE {operation} "
                 "ON audit_events BEGIN SELECT RAISE(ABORT, "
-                f"'audit_events is append-only: {operation} refused'); END")
+                f"'audit_events is append-only: {operation} refused'); END"
+            )
         return
     op.execute(_PG_FUNCTION)
-    op.execute("CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
-               "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()")
+    op.execute(
+        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
+    )
     op.execute(_PG_REVOKE_FROM_OTHERS)
 
 
@@ -100,11 +103,18 @@ def _chain_existing_rows() -> None:
     from energyapp.services.audit import GENESIS, chain_hash
 
     events = sa.table(
-        "audit_events", sa.column("id", sa.Integer), sa.column("actor_id", sa.Integer),
-        sa.column("action", sa.String), sa.column("target_type", sa.String),
-        sa.column("target_id", sa.String), sa.column("details", sa.Text),
-        sa.column("ip", sa.String), sa.column("created_at", sqlmodel.sql.sqltypes.UTCDateTime()),
-        sa.column("prev_hash", sa.String), sa.column("row_hash", sa.String))
+        "audit_events",
+        sa.column("id", sa.Integer),
+        sa.column("actor_id", sa.Integer),
+        sa.column("action", sa.String),
+        sa.column("target_type", sa.String),
+        sa.column("target_id", sa.String),
+        sa.column("details", sa.Text),
+        sa.column("ip", sa.String),
+        sa.column("created_at", sqlmodel.sql.sqltypes.UTCDateTime()),
+        sa.column("prev_hash", sa.String),
+        sa.column("row_hash", sa.String),
+    )
     connection = op.get_bind()
     rows = connection.execute(sa.select(events).order_by(events.c.id)).all()
     values, prev_hash = [], GENESIS
@@ -114,9 +124,11 @@ def _chain_existing_rows() -> None:
         prev_hash = row_hash
     if values:
         connection.execute(
-            sa.update(events).where(events.c.id == sa.bindparam("row_id"))
+            sa.update(events)
+            .where(events.c.id == sa.bindparam("row_id"))
             .values(prev_hash=sa.bindparam("prev"), row_hash=sa.bindparam("hash")),
-            values)
+            values,
+        )
 
 
 def upgrade() -> None:
@@ -140,14 +152,23 @@ def upgrade() -> None:
 def downgrade() -> None:
     _drop_triggers()
     # Rows of users deleted since the upgrade would break the foreign key restored below.
-    op.execute("UPDATE audit_events SET actor_id = NULL WHERE actor_id IS NOT NULL AND "
-               "actor_id NOT IN (SELECT id FROM users)")
+    op.execute(
+        "UPDATE audit_events SET actor_id = NULL WHERE actor_id IS NOT NULL AND "
+        "actor_id NOT IN (SELECT id FROM users)"
+    )
     with op.batch_alter_table("audit_events") as batch:
         batch.drop_column("row_hash")
         batch.drop_column("prev_hash")
         if _sqlite():
-            batch.create_foreign_key("fk_audit_events_actor_id_users", "users", ["actor_id"],
-                                     ["id"], ondelete="SET NULL")
+            batch.create_foreign_key(
+                "fk_audit_events_actor_id_users", "users", ["actor_id"], ["id"], ondelete="SET NULL"
+            )
     if not _sqlite():
-        op.create_foreign_key("audit_events_actor_id_fkey", "audit_events", "users",
-                              ["actor_id"], ["id"], ondelete="SET NULL")
+        op.create_foreign_key(
+            "audit_events_actor_id_fkey",
+            "audit_events",
+            "users",
+            ["actor_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )

@@ -26,7 +26,8 @@ class NoStore:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if not (path == API_PREFIX or path.startswith(API_PREFIX + "/")) or path.startswith(
-                f"{API_PREFIX}/docs-static/"):
+            f"{API_PREFIX}/docs-static/"
+        ):
             await self.app(scope, receive, send)
             return
 
@@ -58,8 +59,9 @@ def _new_app() -> FastAPI:
     package (fastapi-offline), so no page loads a CDN. Off (production default): none of them
     exists, and those paths get the catch-all's JSON 404."""
     if not get_settings().api_docs_enabled:
-        return FastAPI(title="EnergyApp API", version="1.0", docs_url=None, redoc_url=None,
-                       openapi_url=None)
+        return FastAPI(
+            title="EnergyApp API", version="1.0", docs_url=None, redoc_url=None, openapi_url=None
+        )
     return FastAPIOffline(
         title="EnergyApp API",
         version="1.0",

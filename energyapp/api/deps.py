@@ -39,7 +39,8 @@ def _origin_of(url: str) -> str:
 def allowed_origins() -> set[str]:
     settings = get_settings()
     return {o.rstrip("/") for o in settings.allowed_origins} | {
-        _origin_of(str(settings.public_url))}
+        _origin_of(str(settings.public_url))
+    }
 
 
 def request_origin(request: Request) -> str:
@@ -80,8 +81,9 @@ async def resolve_caller(request: Request) -> Caller:
         bearer = await run_in_threadpool(api_tokens.resolve_bearer, token.strip())
         if bearer is None:
             raise _unauthenticated("Token de acceso inválido o expirado.")
-        return Caller(user=bearer.user, family_id=bearer.family_id,
-                      session_id=bearer.session_id, ip=ip)
+        return Caller(
+            user=bearer.user, family_id=bearer.family_id, session_id=bearer.session_id, ip=ip
+        )
     cookie = request.cookies.get(get_settings().session_cookie)
     if cookie:
         if request.method not in SAFE_METHODS:

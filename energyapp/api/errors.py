@@ -72,8 +72,9 @@ async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONRes
     if not isinstance(detail, str) or detail == HTTPStatus(exc.status_code).phrase:
         # Starlette's default English phrase: answer in Spanish instead.
         detail = _STATUS_MESSAGES.get(exc.status_code, "Error en la solicitud.")
-    return JSONResponse({"detail": detail}, status_code=exc.status_code,
-                        headers=getattr(exc, "headers", None))
+    return JSONResponse(
+        {"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
 
 
 async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -99,8 +100,11 @@ def database_unavailable_response(exc: BaseException, where: str) -> JSONRespons
     be used now (unreachable, stalled, read-only, locked, full: energyapp.db.failures)."""
     log_unavailable(where, exc)
     retry_after = str(get_settings().db_retry_after_seconds)
-    return JSONResponse({"detail": DATABASE_UNAVAILABLE, "code": "database_unavailable"},
-                        status_code=503, headers={"Retry-After": retry_after})
+    return JSONResponse(
+        {"detail": DATABASE_UNAVAILABLE, "code": "database_unavailable"},
+        status_code=503,
+        headers={"Retry-After": retry_after},
+    )
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:

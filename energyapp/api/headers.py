@@ -27,8 +27,9 @@ def security_headers(app: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
                 present = {name.lower() for name, _ in headers}
-                headers += [(name, value) for name, value in SECURITY_HEADERS
-                            if name not in present]
+                headers += [
+                    (name, value) for name, value in SECURITY_HEADERS if name not in present
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -23,8 +23,11 @@ def trust_forwarded_proto(app: ASGIApp) -> ASGIApp:
             proto = forwarded.decode("latin-1").split(",")[-1].strip().lower()
             if proto in ("http", "https"):
                 secure = proto == "https"
-                scheme = ("https" if secure else "http") if scope["type"] == "http" else (
-                    "wss" if secure else "ws")
+                scheme = (
+                    ("https" if secure else "http")
+                    if scope["type"] == "http"
+                    else ("wss" if secure else "ws")
+                )
                 scope = {**scope, "scheme": scheme}
         await app(scope, receive, send)
 

@@ -38,12 +38,23 @@ async def log_refusal(request: Request, error: ServiceError) -> str:
     try:
         cookie = request.cookies.get(get_settings().session_cookie)
         bearer = _bearer(request)
-        user_id, auth = (await run_in_threadpool(security_log.identify, bearer, cookie)
-                         if bearer or cookie else (None, None))
+        user_id, auth = (
+            await run_in_threadpool(security_log.identify, bearer, cookie)
+            if bearer or cookie
+            else (None, None)
+        )
     except Exception:  # noqa: BLE001 - a malformed header must not turn a 4xx into a 500
         user_id, auth = None, "unreadable"
-    security_log.write(channel="api", reason=_reason(error), ip=ip,
-                       user_agent=user_agent(request), request_id=request_id, user_id=user_id,
-                       status=error.status, method=request.method, path=request.url.path,
-                       auth=auth)
+    security_log.write(
+        channel="api",
+        reason=_reason(error),
+        ip=ip,
+        user_agent=user_agent(request),
+        request_id=request_id,
+        user_id=user_id,
+        status=error.status,
+        method=request.method,
+        path=request.url.path,
+        auth=auth,
+    )
     return request_id

@@ -26,7 +26,7 @@ def parse_ip(text: str | None) -> IPAddress | None:
     `[::1]:5678`); IPv4-mapped IPv6 becomes IPv4. None when it is not an address."""
     value = (text or "").strip()
     if value.startswith("[") and "]" in value:  # [v6] or [v6]:port
-        value = value[1:value.index("]")]
+        value = value[1 : value.index("]")]
     elif value.count(":") == 1:  # v4:port
         value = value.split(":", 1)[0]
     try:

@@ -44,7 +44,8 @@ COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 _LEGACY_MAX_BYTES = 72  # plain bcrypt: bcrypt 5 raises ValueError past this
 _HASH_PATTERN = re.compile(
     r"\$bcrypt-sha256\$v=2,t=2b,r=(?P<rounds>\d{1,2})"
-    r"\$(?P<salt>[./A-Za-z0-9]{22})\$(?P<checksum>[./A-Za-z0-9]{31})")
+    r"\$(?P<salt>[./A-Za-z0-9]{22})\$(?P<checksum>[./A-Za-z0-9]{31})"
+)
 
 
 class PasswordTooLongError(ValueError):

@@ -32,8 +32,10 @@ def _item(amount: int, settings: Settings) -> RateLimitItemPerMinute:
 
 def _keys(kind: str, account: str, ip: str | None, settings: Settings) -> list[tuple]:
     per_ip = settings.login_max_failures_per_ip
-    per_account = {"login": settings.login_max_failures_per_account,
-                   "totp": settings.totp_max_failures}[kind]
+    per_account = {
+        "login": settings.login_max_failures_per_account,
+        "totp": settings.totp_max_failures,
+    }[kind]
     limits = (per_account, per_ip)
     keys = [(_item(limits[0], settings), kind, "account", account.lower())]
     if ip:
@@ -41,8 +43,9 @@ def _keys(kind: str, account: str, ip: str | None, settings: Settings) -> list[t
     return keys
 
 
-def _seconds_to_reset(limiter: strategies.MovingWindowRateLimiter, item: RateLimitItem,
-                      *key: str) -> int:
+def _seconds_to_reset(
+    limiter: strategies.MovingWindowRateLimiter, item: RateLimitItem, *key: str
+) -> int:
     reset = limiter.get_window_stats(item, *key).reset_time
     return max(1, math.ceil(reset - time.time()))
 
@@ -68,8 +71,11 @@ def registration_wait(ip: str | None) -> int:
         return 0
     settings = get_settings()
     limiter, item = _limiter_for(settings), _registration_item(settings)
-    return 0 if limiter.test(item, "register", "ip", ip) else _seconds_to_reset(
-        limiter, item, "register", "ip", ip)
+    return (
+        0
+        if limiter.test(item, "register", "ip", ip)
+        else _seconds_to_reset(limiter, item, "register", "ip", ip)
+    )
 
 
 def take_registration(ip: str | None) -> int:

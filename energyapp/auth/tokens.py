@@ -57,7 +57,8 @@ def decode_access_token(secret: str, token: str) -> AccessClaims:
         )
         if claims["typ"] != "access":
             raise InvalidTokenError("not an access token")
-        return AccessClaims(user_id=int(claims["sub"]), family_id=str(claims["fam"]),
-                            jti=str(claims["jti"]))
+        return AccessClaims(
+            user_id=int(claims["sub"]), family_id=str(claims["fam"]), jti=str(claims["jti"])
+        )
     except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
         raise InvalidTokenError(type(exc).__name__) from None

@@ -30,8 +30,9 @@ def qr_svg_data_uri(uri: str) -> str:
     return segno.make(uri, error="m").svg_data_uri(scale=5, border=2, dark="#111", light="#fff")
 
 
-def matching_step(secret: str, code: str, last_step: int | None, now: float | None = None
-                  ) -> int | None:
+def matching_step(
+    secret: str, code: str, last_step: int | None, now: float | None = None
+) -> int | None:
     """The time step the code belongs to (within ±1 step), or None. A step at or before
     `last_step` is refused, so a code is never accepted twice."""
     code = code.strip().replace(" ", "")
@@ -50,7 +51,8 @@ def matching_step(secret: str, code: str, last_step: int | None, now: float | No
 def new_recovery_codes(count: int) -> list[str]:
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
     return [
-        "".join(secrets.choice(alphabet) for _ in range(4)) + "-"
+        "".join(secrets.choice(alphabet) for _ in range(4))
+        + "-"
         + "".join(secrets.choice(alphabet) for _ in range(4))
         for _ in range(count)
     ]

@@ -67,8 +67,9 @@ def form_error(message: rx.Var[str]) -> rx.Component:
     )
 
 
-def labeled_input(label: str, field_id: str, hint: str | rx.Var = "",
-                  **input_props: object) -> rx.Component:
+def labeled_input(
+    label: str, field_id: str, hint: str | rx.Var = "", **input_props: object
+) -> rx.Component:
     """A label bound to its input (screen readers, clicks on the label) with an optional hint."""
     parts: list[rx.Component] = [
         rx.el.label(rx.text(label, size="2", weight="medium"), html_for=field_id),
@@ -79,8 +80,13 @@ def labeled_input(label: str, field_id: str, hint: str | rx.Var = "",
     return rx.vstack(*parts, spacing="1", width="100%")
 
 
-def selectable_item(*children: rx.Component, selected: rx.Var[bool], on_click: object,
-                    class_name: str, padding: str = "8px") -> rx.Component:
+def selectable_item(
+    *children: rx.Component,
+    selected: rx.Var[bool],
+    on_click: object,
+    class_name: str,
+    padding: str = "8px",
+) -> rx.Component:
     """A clickable row in a list (conversations, users), highlighted when selected."""
     return rx.box(
         *children,

@@ -14,8 +14,10 @@ ROLE_COLORS = {"admin": "crimson", "supervisor": "blue", "trabajador": "grass"}
 def role_badge(role: rx.Var[str], label: rx.Var[str]) -> rx.Component:
     return rx.match(
         role,
-        *[(name, rx.badge(label, color_scheme=color, variant="soft"))
-          for name, color in ROLE_COLORS.items()],
+        *[
+            (name, rx.badge(label, color_scheme=color, variant="soft"))
+            for name, color in ROLE_COLORS.items()
+        ],
         rx.badge(label, variant="soft"),
     )
 
@@ -50,31 +52,49 @@ def user_menu() -> rx.Component:
                 padding="8px",
             ),
             rx.menu.separator(),
-            rx.menu.item(rx.icon("message_square", size=14), "Conversaciones",
-                         on_click=rx.redirect("/dashboard")),
-            rx.cond(AuthState.is_staff,
-                    rx.menu.item(rx.icon("shield", size=14), "Administración",
-                                 on_click=rx.redirect("/admin"))),
-            rx.menu.item(rx.icon("settings", size=14), "Ajustes",
-                         on_click=rx.redirect("/settings")),
+            rx.menu.item(
+                rx.icon("message_square", size=14),
+                "Conversaciones",
+                on_click=rx.redirect("/dashboard"),
+            ),
+            rx.cond(
+                AuthState.is_staff,
+                rx.menu.item(
+                    rx.icon("shield", size=14), "Administración", on_click=rx.redirect("/admin")
+                ),
+            ),
+            rx.menu.item(
+                rx.icon("settings", size=14), "Ajustes", on_click=rx.redirect("/settings")
+            ),
             rx.menu.separator(),
-            rx.menu.item(rx.icon("log_out", size=14), "Cerrar sesión", color="red",
-                         on_click=AuthState.logout),
+            rx.menu.item(
+                rx.icon("log_out", size=14), "Cerrar sesión", color="red", on_click=AuthState.logout
+            ),
         ),
     )
 
 
 def top_bar(*left_extra: rx.Component) -> rx.Component:
     return rx.hstack(
-        rx.hstack(*left_extra, rx.link(brand("4"), href="/dashboard", underline="none"),
-                  align="center", spacing="3"),
+        rx.hstack(
+            *left_extra,
+            rx.link(brand("4"), href="/dashboard", underline="none"),
+            align="center",
+            spacing="3",
+        ),
         rx.spacer(),
         rx.hstack(
-            rx.box(_nav_link("Conversaciones", "/dashboard", "message_square"),
-                   display=["none", "none", "block"]),
-            rx.cond(AuthState.is_staff,
-                    rx.box(_nav_link("Administración", "/admin", "shield"),
-                           display=["none", "none", "block"])),
+            rx.box(
+                _nav_link("Conversaciones", "/dashboard", "message_square"),
+                display=["none", "none", "block"],
+            ),
+            rx.cond(
+                AuthState.is_staff,
+                rx.box(
+                    _nav_link("Administración", "/admin", "shield"),
+                    display=["none", "none", "block"],
+                ),
+            ),
             color_mode_toggle(),
             user_menu(),
             align="center",
@@ -92,8 +112,11 @@ def top_bar(*left_extra: rx.Component) -> rx.Component:
 
 def loading_screen() -> rx.Component:
     return rx.center(
-        rx.vstack(rx.spinner(size="3"), rx.text("Cargando…", color_scheme="gray", size="2"),
-                  align="center"),
+        rx.vstack(
+            rx.spinner(size="3"),
+            rx.text("Cargando…", color_scheme="gray", size="2"),
+            align="center",
+        ),
         height="100dvh",
         width="100%",
     )

@@ -74,8 +74,9 @@ def secret_chain(settings: Settings) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s for s in (settings.secret(), *previous) if s))
 
 
-def cipher(settings: Settings | None = None, *, secrets: Sequence[str] | None = None
-           ) -> MultiFernet:
+def cipher(
+    settings: Settings | None = None, *, secrets: Sequence[str] | None = None
+) -> MultiFernet:
     """Encrypts with the current secret; decrypts with it or any previous one."""
     if secrets is None:
         secrets = secret_chain(settings or get_settings())
@@ -104,8 +105,13 @@ def _warn_once(token: str) -> None:
         _warned.add(fingerprint)
     from energyapp.logging_setup import APP_LOGGER, log_event
 
-    log_event(APP_LOGGER, "secret_undecryptable", logging.WARNING, fingerprint=fingerprint,
-              hint="secret_key changed: list the old one in previous_secret_keys")
+    log_event(
+        APP_LOGGER,
+        "secret_undecryptable",
+        logging.WARNING,
+        fingerprint=fingerprint,
+        hint="secret_key changed: list the old one in previous_secret_keys",
+    )
 
 
 class EncryptedString(TypeDecorator):
@@ -135,4 +141,3 @@ class EncryptedString(TypeDecorator):
         except InvalidToken:
             _warn_once(value)
             return UNDECRYPTABLE
-

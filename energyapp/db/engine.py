@@ -85,8 +85,9 @@ def make_engine(url: str, *, timeout: float | None = None) -> Engine:
         if path is not None:
             _private_sqlite_file(path)
         busy_ms = int(timeout * 1000) if timeout else DEFAULT_BUSY_MS
-        engine = create_engine(url, connect_args={"check_same_thread": False,
-                                                  "timeout": busy_ms / 1000})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": busy_ms / 1000}
+        )
         event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
         if path is not None:
             _SqliteFileGuard(path).install(engine)
@@ -103,9 +104,14 @@ def make_engine(url: str, *, timeout: float | None = None) -> Engine:
         connect_args["options"] = f"{options} {limit}" if isinstance(options, str) else limit
         pool_args["pool_timeout"] = timeout
     # One connection per blocking thread at most, so threads never wait for the pool.
-    return create_engine(url, pool_pre_ping=True, pool_size=10,
-                         max_overflow=max(0, settings.blocking_threads - 10),
-                         connect_args=connect_args, **pool_args)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=max(0, settings.blocking_threads - 10),
+        connect_args=connect_args,
+        **pool_args,
+    )
 
 
 def get_engine() -> Engine:
@@ -149,7 +155,8 @@ def probe(timeout: float) -> str:
     if engine.dialect.name != "sqlite":
         with engine.connect() as connection:
             read_only = connection.execute(
-                text("SELECT current_setting('transaction_read_only')")).scalar()
+                text("SELECT current_setting('transaction_read_only')")
+            ).scalar()
         return "read-only" if read_only == "on" else ""
     path = sqlite_path(engine.url.render_as_string(hide_password=False))
     if path is not None and shm_unsafe(path):
@@ -159,9 +166,13 @@ def probe(timeout: float) -> str:
     return _sqlite_write_probe(path, timeout) if path is not None else ""
 
 
-_SQLITE_PROBLEMS = {sqlite3.SQLITE_READONLY: "read-only", sqlite3.SQLITE_BUSY: "locked",
-                    sqlite3.SQLITE_LOCKED: "locked", sqlite3.SQLITE_FULL: "full",
-                    sqlite3.SQLITE_IOERR: "disk I/O error"}
+_SQLITE_PROBLEMS = {
+    sqlite3.SQLITE_READONLY: "read-only",
+    sqlite3.SQLITE_BUSY: "locked",
+    sqlite3.SQLITE_LOCKED: "locked",
+    sqlite3.SQLITE_FULL: "full",
+    sqlite3.SQLITE_IOERR: "disk I/O error",
+}
 
 
 def _sqlite_write_probe(path: Path, timeout: float) -> str:
@@ -169,8 +180,9 @@ def _sqlite_write_probe(path: Path, timeout: float) -> str:
     fails when the file, its WAL or its directory cannot be written, and adds nothing to the
     WAL (the change never leaves the page cache). A pooled connection could still be writing
     through descriptors opened before the files changed."""
-    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None,
-                                 check_same_thread=False)
+    connection = sqlite3.connect(
+        path, timeout=timeout, isolation_level=None, check_same_thread=False
+    )
     try:
         connection.execute("BEGIN")
         try:
@@ -196,8 +208,9 @@ def _timed_connection(timeout: float) -> type:
     """A psycopg2 connection class that carries its time limit for the wait callback."""
     import psycopg2.extensions
 
-    return type("TimedConnection", (psycopg2.extensions.connection,),
-                {"energyapp_timeout": timeout})
+    return type(
+        "TimedConnection", (psycopg2.extensions.connection,), {"energyapp_timeout": timeout}
+    )
 
 
 def _install_wait_callback() -> None:
@@ -227,7 +240,8 @@ def _wait(connection) -> None:  # noqa: ANN001 - a psycopg2 connection
             # psycopg2 closes the connection when the callback raises: the pool drops it.
             raise psycopg2.OperationalError(
                 f"could not receive data from server: no answer within {timeout:g} s "
-                "(db_timeout_seconds)")
+                "(db_timeout_seconds)"
+            )
         if state == ext.POLL_READ:
             select.select([connection.fileno()], [], [], left)
         elif state == ext.POLL_WRITE:
@@ -237,8 +251,10 @@ def _wait(connection) -> None:  # noqa: ANN001 - a psycopg2 connection
 
 
 # --- SQLite: files that change under a running worker ----------------------------------------
-SHM_UNWRITABLE = ("unable to open database file: its -shm file can no longer be written "
-                  "(immutable, or a read-only file system)")
+SHM_UNWRITABLE = (
+    "unable to open database file: its -shm file can no longer be written "
+    "(immutable, or a read-only file system)"
+)
 
 
 def shm_unsafe(path: Path) -> bool:
@@ -299,8 +315,11 @@ class _SqliteFileGuard:
         dialect.do_terminate = do_close  # type: ignore[method-assign]
 
     def writability(self) -> tuple[bool, bool]:
-        shm_writable = (os.access(self.shm, os.W_OK) if self.shm.exists()
-                        else os.access(self.path.parent, os.W_OK))
+        shm_writable = (
+            os.access(self.shm, os.W_OK)
+            if self.shm.exists()
+            else os.access(self.path.parent, os.W_OK)
+        )
         return os.access(self.path, os.W_OK), shm_writable
 
     def _refuse_if_unsafe(self) -> None:
@@ -338,8 +357,13 @@ class _SqliteFileGuard:
         # One extra reference that is never dropped: not even the garbage collector or the
         # interpreter's exit may close it (and touch the mapping) while the file is unwritable.
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(dbapi_connection))
-        log_event(APP_LOGGER, "sqlite_connection_set_aside", logging.WARNING,
-                  reason="-shm not writable", count=count)
+        log_event(
+            APP_LOGGER,
+            "sqlite_connection_set_aside",
+            logging.WARNING,
+            reason="-shm not writable",
+            count=count,
+        )
 
     def _release(self) -> None:
         with self._lock:

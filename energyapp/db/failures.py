@@ -43,9 +43,17 @@ _SQLITE_CODES = {
     sqlite3.SQLITE_PROTOCOL,
     sqlite3.SQLITE_NOTADB,
 }
-_SQLITE_MESSAGES = ("readonly", "read-only", "locked", "disk i/o", "disk is full",
-                    "unable to open database", "disk image is malformed",
-                    "file is not a database", "out of memory")
+_SQLITE_MESSAGES = (
+    "readonly",
+    "read-only",
+    "locked",
+    "disk i/o",
+    "disk is full",
+    "unable to open database",
+    "disk image is malformed",
+    "file is not a database",
+    "out of memory",
+)
 # PostgreSQL SQLSTATE classes: 08 connection, 40 transaction rollback (serialization,
 # deadlock: retry), 53 insufficient resources (disk full, too many connections), 57 operator
 # intervention (shutdown, statement timeout), 58 system error. Plus single codes.
@@ -102,9 +110,13 @@ def _classify_dbapi(exc: BaseException) -> bool | None:
             return code[:2] in _PG_CLASSES or code in _PG_CODES
         # No SQLSTATE: the client library failed (refused, reset, closed, timed out), or the
         # error was built in Python rather than received.
-        return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError
-                          | psycopg2.errors.ReadOnlySqlTransaction
-                          | psycopg2.errors.IdleInTransactionSessionTimeout)
+        return isinstance(
+            exc,
+            psycopg2.OperationalError
+            | psycopg2.InterfaceError
+            | psycopg2.errors.ReadOnlySqlTransaction
+            | psycopg2.errors.IdleInTransactionSessionTimeout,
+        )
     return None
 
 
@@ -135,5 +147,11 @@ def log_unavailable(where: str, exc: BaseException) -> None:
             _suppressed += 1
             return
         _last_logged, repeated, _suppressed = now, _suppressed, 0
-    log_event(APP_LOGGER, "database_unavailable", logging.WARNING, where=where,
-              error=describe(exc), repeated=repeated)
+    log_event(
+        APP_LOGGER,
+        "database_unavailable",
+        logging.WARNING,
+        where=where,
+        error=describe(exc),
+        repeated=repeated,
+    )

@@ -109,8 +109,13 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
         Index("ux_messages_user_request", "user_id", "request_id", unique=True),
-        Index("ux_messages_one_streaming", "conversation_id", unique=True,
-              sqlite_where=STREAMING_ONLY, postgresql_where=STREAMING_ONLY),
+        Index(
+            "ux_messages_one_streaming",
+            "conversation_id",
+            unique=True,
+            sqlite_where=STREAMING_ONLY,
+            postgresql_where=STREAMING_ONLY,
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -162,8 +167,9 @@ class RefreshToken(SQLModel, table=True):
     family_id: str = Field(max_length=36, index=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     # The login that owns the family: revoking it revokes the family, and the reverse.
-    session_id: int | None = Field(default=None, foreign_key="auth_sessions.id", index=True,
-                                   ondelete="CASCADE")
+    session_id: int | None = Field(
+        default=None, foreign_key="auth_sessions.id", index=True, ondelete="CASCADE"
+    )
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     used_at: datetime | None = None

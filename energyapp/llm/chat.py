@@ -73,8 +73,9 @@ def _classify(exc: BaseException) -> LLMError:
     return LLMError(LLMFailure.model_error, type(exc).__name__)
 
 
-async def _open(model: str, messages: list[dict[str, str]]
-                ) -> tuple[AsyncIterator[ollama.ChatResponse], ollama.ChatResponse]:
+async def _open(
+    model: str, messages: list[dict[str, str]]
+) -> tuple[AsyncIterator[ollama.ChatResponse], ollama.ChatResponse]:
     """Start the stream on the first endpoint that answers; a refused connection moves on to
     the next one (nothing was generated yet, so nothing is repeated)."""
     last: BaseException | None = None
@@ -117,8 +118,9 @@ async def _parts(model: str, messages: list[dict[str, str]]) -> AsyncIterator[De
                 done = Done(
                     prompt_tokens=part.prompt_eval_count,
                     completion_tokens=part.eval_count,
-                    total_duration_ms=(part.total_duration // 1_000_000
-                                       if part.total_duration else None),
+                    total_duration_ms=(
+                        part.total_duration // 1_000_000 if part.total_duration else None
+                    ),
                 )
                 # Release the connection before anyone sees Done: the consumer stops at Done
                 # and cancels this generator's task, and a close cut short by that cancel
@@ -135,8 +137,14 @@ async def _parts(model: str, messages: list[dict[str, str]]) -> AsyncIterator[De
                 raise LLMError(LLMFailure.dropped, "stream ended without done") from None
     except LLMError:
         raise
-    except (ollama.ResponseError, httpx.HTTPError, json.JSONDecodeError, ConnectionError,
-            ValueError, StopAsyncIteration) as exc:
+    except (
+        ollama.ResponseError,
+        httpx.HTTPError,
+        json.JSONDecodeError,
+        ConnectionError,
+        ValueError,
+        StopAsyncIteration,
+    ) as exc:
         raise _classify(exc) from exc
     finally:
         if stream is not None:

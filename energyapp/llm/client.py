@@ -39,8 +39,12 @@ def get_client(settings: Settings | None = None, url: str | None = None) -> olla
     client = _clients.get(key)
     if client is None:
         # trust_env=False: never route the local model through a proxy from the environment.
-        client = ollama.AsyncClient(host=url, timeout=_timeout(settings), trust_env=False,
-                                    transport=paced_transport(settings.stream_flush_ms / 1000))
+        client = ollama.AsyncClient(
+            host=url,
+            timeout=_timeout(settings),
+            trust_env=False,
+            transport=paced_transport(settings.stream_flush_ms / 1000),
+        )
         _clients[key] = client
     return client
 
@@ -53,8 +57,9 @@ def endpoints_in_order(settings: Settings | None = None) -> list[str]:
     start = next(_turn) % len(urls)
     rotated = urls[start:] + urls[:start]
     now = time.monotonic()
-    return ([u for u in rotated if _down_until.get(u, 0) <= now]
-            + [u for u in rotated if _down_until.get(u, 0) > now])
+    return [u for u in rotated if _down_until.get(u, 0) <= now] + [
+        u for u in rotated if _down_until.get(u, 0) > now
+    ]
 
 
 def mark_down(url: str, settings: Settings | None = None) -> None:

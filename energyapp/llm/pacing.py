@@ -57,8 +57,12 @@ class PacedStream(httpcore.AsyncNetworkStream):
     async def aclose(self) -> None:
         await self._inner.aclose()
 
-    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                        timeout: float | None = None) -> PacedStream:
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> PacedStream:
         inner = await self._inner.start_tls(ssl_context, server_hostname, timeout)
         return PacedStream(inner, self._interval)
 

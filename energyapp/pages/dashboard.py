@@ -15,17 +15,21 @@ SIDEBAR_WIDTH = "280px"
 def safe_markdown(text: rx.Var[str]) -> rx.Component:
     """Model output is untrusted: no raw HTML (rehype-raw off); react-markdown also drops
     `javascript:` links. Math is off so "$5.000" stays money."""
-    return rx.markdown(text, use_raw=False, use_math=False, use_katex=False,
-                       class_name="chat-markdown")
+    return rx.markdown(
+        text, use_raw=False, use_math=False, use_katex=False, class_name="chat-markdown"
+    )
 
 
 # --- sidebar -----------------------------------------------------------------------------------
 def _conversation_item(item: rx.Var[dict]) -> rx.Component:
     active = ChatState.active_id.to_string() == item["id"]
     return selectable_item(
-        rx.text(item["title"], size="2", weight=rx.cond(active, "bold", "regular"),
-                style={"overflow": "hidden", "text_overflow": "ellipsis",
-                       "white_space": "nowrap"}),
+        rx.text(
+            item["title"],
+            size="2",
+            weight=rx.cond(active, "bold", "regular"),
+            style={"overflow": "hidden", "text_overflow": "ellipsis", "white_space": "nowrap"},
+        ),
         rx.text(item["time"], size="1", color_scheme="gray"),
         selected=active,
         on_click=[ChatState.open_conversation(item["id"]), ChatState.close_drawer],
@@ -36,20 +40,40 @@ def _conversation_item(item: rx.Var[dict]) -> rx.Component:
 
 def sidebar() -> rx.Component:
     return rx.vstack(
-        rx.button(rx.icon("plus", size=16), "Nueva conversación", width="100%",
-                  on_click=[ChatState.new_conversation, ChatState.close_drawer]),
-        rx.input(rx.input.slot(rx.icon("search", size=14)), placeholder="Buscar…",
-                 value=ChatState.search, on_change=ChatState.set_search.debounce(250),
-                 width="100%", aria_label="Buscar conversaciones"),
+        rx.button(
+            rx.icon("plus", size=16),
+            "Nueva conversación",
+            width="100%",
+            on_click=[ChatState.new_conversation, ChatState.close_drawer],
+        ),
+        rx.input(
+            rx.input.slot(rx.icon("search", size=14)),
+            placeholder="Buscar…",
+            value=ChatState.search,
+            on_change=ChatState.set_search.debounce(250),
+            width="100%",
+            aria_label="Buscar conversaciones",
+        ),
         rx.cond(
             ChatState.list_loaded,
             rx.cond(
                 ChatState.conversations.length() > 0,
-                rx.vstack(rx.foreach(ChatState.conversations, _conversation_item), spacing="1",
-                          width="100%", id="conversation-list"),
-                rx.text(rx.cond(ChatState.search != "", "Sin resultados para esa búsqueda.",
-                                "Aún no tienes conversaciones."),
-                        size="2", color_scheme="gray", padding="8px"),
+                rx.vstack(
+                    rx.foreach(ChatState.conversations, _conversation_item),
+                    spacing="1",
+                    width="100%",
+                    id="conversation-list",
+                ),
+                rx.text(
+                    rx.cond(
+                        ChatState.search != "",
+                        "Sin resultados para esa búsqueda.",
+                        "Aún no tienes conversaciones.",
+                    ),
+                    size="2",
+                    color_scheme="gray",
+                    padding="8px",
+                ),
             ),
             rx.center(rx.spinner(), width="100%", padding="1rem"),
         ),
@@ -64,27 +88,51 @@ def sidebar() -> rx.Component:
 def phone_drawer() -> rx.Component:
     """On narrow screens the conversation list slides over the chat, behind a menu button."""
     return rx.box(
-        rx.icon_button(rx.icon("menu", size=18), variant="ghost", color_scheme="gray",
-                       aria_label="Ver conversaciones", on_click=ChatState.set_drawer_open(True)),
+        rx.icon_button(
+            rx.icon("menu", size=18),
+            variant="ghost",
+            color_scheme="gray",
+            aria_label="Ver conversaciones",
+            on_click=ChatState.set_drawer_open(True),
+        ),
         rx.cond(
             ChatState.drawer_open,
             rx.fragment(
-                rx.box(position="fixed", inset="0", background="rgba(0, 0, 0, 0.45)",
-                       z_index="40", on_click=ChatState.close_drawer),
+                rx.box(
+                    position="fixed",
+                    inset="0",
+                    background="rgba(0, 0, 0, 0.45)",
+                    z_index="40",
+                    on_click=ChatState.close_drawer,
+                ),
                 rx.box(
                     rx.hstack(
                         rx.text("Conversaciones", weight="bold"),
                         rx.spacer(),
-                        rx.icon_button(rx.icon("x", size=16), variant="ghost",
-                                       color_scheme="gray", aria_label="Cerrar",
-                                       on_click=ChatState.close_drawer),
-                        padding="12px 12px 0", align="center",
+                        rx.icon_button(
+                            rx.icon("x", size=16),
+                            variant="ghost",
+                            color_scheme="gray",
+                            aria_label="Cerrar",
+                            on_click=ChatState.close_drawer,
+                        ),
+                        padding="12px 12px 0",
+                        align="center",
                     ),
                     sidebar(),
-                    position="fixed", top="0", left="0", bottom="0", width="85vw",
-                    max_width="320px", background=rx.color("gray", 2), z_index="50",
-                    box_shadow="0 0 24px rgba(0, 0, 0, 0.3)", role="dialog",
-                    aria_label="Conversaciones", display="flex", flex_direction="column",
+                    position="fixed",
+                    top="0",
+                    left="0",
+                    bottom="0",
+                    width="85vw",
+                    max_width="320px",
+                    background=rx.color("gray", 2),
+                    z_index="50",
+                    box_shadow="0 0 24px rgba(0, 0, 0, 0.3)",
+                    role="dialog",
+                    aria_label="Conversaciones",
+                    display="flex",
+                    flex_direction="column",
                 ),
             ),
         ),
@@ -96,15 +144,27 @@ def phone_drawer() -> rx.Component:
 def _message_actions(message: rx.Var[dict], is_last: rx.Var[bool]) -> rx.Component:
     return rx.hstack(
         rx.text(message["time"], size="1", color_scheme="gray"),
-        rx.tooltip(rx.icon_button(rx.icon("copy", size=12), size="1", variant="ghost",
-                                  color_scheme="gray", aria_label="Copiar texto",
-                                  on_click=[rx.set_clipboard(message["content"]),
-                                            rx.toast.info("Texto copiado.")]),
-                   content="Copiar"),
+        rx.tooltip(
+            rx.icon_button(
+                rx.icon("copy", size=12),
+                size="1",
+                variant="ghost",
+                color_scheme="gray",
+                aria_label="Copiar texto",
+                on_click=[rx.set_clipboard(message["content"]), rx.toast.info("Texto copiado.")],
+            ),
+            content="Copiar",
+        ),
         rx.cond(
             is_last & (message["role"] == "assistant") & ~ChatState.sending,
-            rx.button(rx.icon("refresh_cw", size=12), "Regenerar", size="1", variant="ghost",
-                      color_scheme="gray", on_click=ChatState.regenerate),
+            rx.button(
+                rx.icon("refresh_cw", size=12),
+                "Regenerar",
+                size="1",
+                variant="ghost",
+                color_scheme="gray",
+                on_click=ChatState.regenerate,
+            ),
         ),
         spacing="2",
         align="center",
@@ -124,10 +184,15 @@ def _bubble(message: rx.Var[dict], index: rx.Var[int]) -> rx.Component:
         rx.callout(
             rx.hstack(
                 rx.text(message["note"], size="2"),
-                rx.cond(is_last & ~ChatState.sending & (message["status"] != "streaming"),
-                        rx.button("Reintentar", size="1", variant="soft",
-                                  on_click=ChatState.regenerate)),
-                align="center", spacing="3", wrap="wrap",
+                rx.cond(
+                    is_last & ~ChatState.sending & (message["status"] != "streaming"),
+                    rx.button(
+                        "Reintentar", size="1", variant="soft", on_click=ChatState.regenerate
+                    ),
+                ),
+                align="center",
+                spacing="3",
+                wrap="wrap",
             ),
             icon="triangle_alert",
             color_scheme=rx.cond(message["status"] == "error", "red", "amber"),
@@ -161,11 +226,15 @@ def _live_bubble() -> rx.Component:
         rx.box(
             rx.cond(
                 LiveAnswerState.waiting,
-                rx.hstack(rx.spinner(size="1"), rx.text("escribiendo…", size="2",
-                                                        color_scheme="gray"),
-                          align="center", id="typing-indicator"),
-                rx.fragment(safe_markdown(LiveAnswerState.frozen),
-                            safe_markdown(LiveAnswerState.tail)),
+                rx.hstack(
+                    rx.spinner(size="1"),
+                    rx.text("escribiendo…", size="2", color_scheme="gray"),
+                    align="center",
+                    id="typing-indicator",
+                ),
+                rx.fragment(
+                    safe_markdown(LiveAnswerState.frozen), safe_markdown(LiveAnswerState.tail)
+                ),
             ),
             padding="10px 14px",
             border_radius="14px",
@@ -182,10 +251,15 @@ def _empty_chat() -> rx.Component:
     return rx.center(
         rx.vstack(
             rx.icon("sparkles", size=36, color=rx.color("accent", 9)),
-            rx.heading("¿En qué te ayudo hoy, ", AuthState.user_name, "?", size="5",
-                       align="center"),
-            rx.text("Tus mensajes se quedan en el servidor de la empresa.", size="2",
-                    color_scheme="gray", align="center"),
+            rx.heading(
+                "¿En qué te ayudo hoy, ", AuthState.user_name, "?", size="5", align="center"
+            ),
+            rx.text(
+                "Tus mensajes se quedan en el servidor de la empresa.",
+                size="2",
+                color_scheme="gray",
+                align="center",
+            ),
             align="center",
             spacing="2",
         ),
@@ -224,9 +298,17 @@ def transcript() -> rx.Component:
 def composer() -> rx.Component:
     too_long = ChatState.draft.length() > ChatState.max_chars
     return rx.box(
-        rx.cond(ChatState.error != "",
-                rx.callout(ChatState.error, icon="triangle_alert", color_scheme="red",
-                           size="1", margin_bottom="8px", role="alert")),
+        rx.cond(
+            ChatState.error != "",
+            rx.callout(
+                ChatState.error,
+                icon="triangle_alert",
+                color_scheme="red",
+                size="1",
+                margin_bottom="8px",
+                role="alert",
+            ),
+        ),
         rx.form(
             rx.hstack(
                 rx.text_area(
@@ -245,11 +327,22 @@ def composer() -> rx.Component:
                 ),
                 rx.cond(
                     ChatState.sending,
-                    rx.button(rx.icon("square", size=16), "Detener", type="button",
-                              color_scheme="red", variant="soft", size="3",
-                              on_click=ChatState.stop),
-                    rx.button(rx.icon("send_horizontal", size=16), "Enviar", type="submit",
-                              size="3", disabled=too_long | ~rx.State.is_hydrated),
+                    rx.button(
+                        rx.icon("square", size=16),
+                        "Detener",
+                        type="button",
+                        color_scheme="red",
+                        variant="soft",
+                        size="3",
+                        on_click=ChatState.stop,
+                    ),
+                    rx.button(
+                        rx.icon("send_horizontal", size=16),
+                        "Enviar",
+                        type="submit",
+                        size="3",
+                        disabled=too_long | ~rx.State.is_hydrated,
+                    ),
                 ),
                 align="end",
                 spacing="2",
@@ -260,11 +353,21 @@ def composer() -> rx.Component:
             width="100%",
         ),
         rx.hstack(
-            rx.text("El modelo puede equivocarse: verifica la información importante.",
-                    size="1", color_scheme="gray", display=["none", "block"]),
+            rx.text(
+                "El modelo puede equivocarse: verifica la información importante.",
+                size="1",
+                color_scheme="gray",
+                display=["none", "block"],
+            ),
             rx.spacer(),
-            rx.text(ChatState.draft.length(), " / ", ChatState.max_chars, size="1",
-                    color_scheme=rx.cond(too_long, "red", "gray"), id="char-counter"),
+            rx.text(
+                ChatState.draft.length(),
+                " / ",
+                ChatState.max_chars,
+                size="1",
+                color_scheme=rx.cond(too_long, "red", "gray"),
+                id="char-counter",
+            ),
             width="100%",
             padding_top="4px",
         ),
@@ -277,20 +380,36 @@ def composer() -> rx.Component:
 
 def _rename_dialog() -> rx.Component:
     return rx.dialog.root(
-        rx.dialog.trigger(rx.icon_button(rx.icon("pencil", size=14), variant="ghost",
-                                         color_scheme="gray", aria_label="Renombrar")),
+        rx.dialog.trigger(
+            rx.icon_button(
+                rx.icon("pencil", size=14),
+                variant="ghost",
+                color_scheme="gray",
+                aria_label="Renombrar",
+            )
+        ),
         rx.dialog.content(
             rx.dialog.title("Renombrar conversación"),
             rx.form(
                 rx.vstack(
-                    rx.input(name="title", value=ChatState.rename_value,
-                             on_change=ChatState.set_rename_value, max_length=200,
-                             width="100%", aria_label="Nuevo título", auto_focus=True),
+                    rx.input(
+                        name="title",
+                        value=ChatState.rename_value,
+                        on_change=ChatState.set_rename_value,
+                        max_length=200,
+                        width="100%",
+                        aria_label="Nuevo título",
+                        auto_focus=True,
+                    ),
                     rx.hstack(
-                        rx.dialog.close(rx.button("Cancelar", variant="soft", color_scheme="gray",
-                                                  type="button")),
+                        rx.dialog.close(
+                            rx.button(
+                                "Cancelar", variant="soft", color_scheme="gray", type="button"
+                            )
+                        ),
                         rx.dialog.close(rx.button("Guardar", type="submit")),
-                        justify="end", width="100%",
+                        justify="end",
+                        width="100%",
                     ),
                     spacing="3",
                 ),
@@ -304,17 +423,25 @@ def _rename_dialog() -> rx.Component:
 
 def _delete_dialog() -> rx.Component:
     return rx.alert_dialog.root(
-        rx.alert_dialog.trigger(rx.icon_button(rx.icon("trash_2", size=14), variant="ghost",
-                                               color_scheme="red", aria_label="Eliminar")),
+        rx.alert_dialog.trigger(
+            rx.icon_button(
+                rx.icon("trash_2", size=14),
+                variant="ghost",
+                color_scheme="red",
+                aria_label="Eliminar",
+            )
+        ),
         rx.alert_dialog.content(
             rx.alert_dialog.title("¿Eliminar esta conversación?"),
             rx.alert_dialog.description("Se borrarán todos sus mensajes. No se puede deshacer."),
             rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancelar", variant="soft",
-                                                 color_scheme="gray")),
-                rx.alert_dialog.action(rx.button("Eliminar", color_scheme="red",
-                                                 on_click=ChatState.delete_active)),
-                justify="end", spacing="3", margin_top="1rem",
+                rx.alert_dialog.cancel(rx.button("Cancelar", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(
+                    rx.button("Eliminar", color_scheme="red", on_click=ChatState.delete_active)
+                ),
+                justify="end",
+                spacing="3",
+                margin_top="1rem",
             ),
             max_width="420px",
         ),
@@ -325,18 +452,26 @@ def model_picker() -> rx.Component:
     """Only when settings allow choosing: the models Ollama has (from /api/tags)."""
     return rx.cond(
         ChatState.models.length() > 1,
-        rx.select(ChatState.models, value=ChatState.model, on_change=ChatState.set_model,
-                  size="1", variant="soft", aria_label="Modelo", disabled=ChatState.sending),
+        rx.select(
+            ChatState.models,
+            value=ChatState.model,
+            on_change=ChatState.set_model,
+            size="1",
+            variant="soft",
+            aria_label="Modelo",
+            disabled=ChatState.sending,
+        ),
     )
 
 
 def chat_header() -> rx.Component:
     return rx.hstack(
-        rx.heading(rx.cond(ChatState.active_id > 0, ChatState.active_title,
-                           "Nueva conversación"),
-                   size="3", id="chat-title",
-                   style={"overflow": "hidden", "text_overflow": "ellipsis",
-                          "white_space": "nowrap"}),
+        rx.heading(
+            rx.cond(ChatState.active_id > 0, ChatState.active_title, "Nueva conversación"),
+            size="3",
+            id="chat-title",
+            style={"overflow": "hidden", "text_overflow": "ellipsis", "white_space": "nowrap"},
+        ),
         rx.spacer(),
         model_picker(),
         rx.cond(
@@ -345,12 +480,22 @@ def chat_header() -> rx.Component:
                 _rename_dialog(),
                 rx.tooltip(
                     # a plain <a>: /api is not a client-side route
-                    rx.el.a(rx.icon_button(rx.icon("download", size=14), variant="ghost",
-                                           color_scheme="gray", aria_label="Exportar",
-                                           tab_index=-1),
-                            href="/api/conversations/" + ChatState.active_id.to_string()
-                            + "/export?format=md", download=True, display="flex"),
-                    content="Exportar en Markdown"),
+                    rx.el.a(
+                        rx.icon_button(
+                            rx.icon("download", size=14),
+                            variant="ghost",
+                            color_scheme="gray",
+                            aria_label="Exportar",
+                            tab_index=-1,
+                        ),
+                        href="/api/conversations/"
+                        + ChatState.active_id.to_string()
+                        + "/export?format=md",
+                        download=True,
+                        display="flex",
+                    ),
+                    content="Exportar en Markdown",
+                ),
                 _delete_dialog(),
                 spacing="3",
                 align="center",
@@ -364,16 +509,33 @@ def chat_header() -> rx.Component:
     )
 
 
-@rx.page(route="/dashboard", title="Conversaciones · EnergyApp",
-         on_load=[AuthState.guard_user, ChatState.load])
+@rx.page(
+    route="/dashboard",
+    title="Conversaciones · EnergyApp",
+    on_load=[AuthState.guard_user, ChatState.load],
+)
 def dashboard_page() -> rx.Component:
     return signed_in_page(
         rx.hstack(
-            rx.box(sidebar(), width=SIDEBAR_WIDTH, flex_shrink="0", height="100%",
-                   border_right=f"1px solid {rx.color('gray', 4)}",
-                   background=rx.color("gray", 2), display=["none", "none", "block"]),
-            rx.vstack(chat_header(), transcript(), composer(), spacing="0", flex="1",
-                      height="100%", min_width="0", background=rx.color("gray", 1)),
+            rx.box(
+                sidebar(),
+                width=SIDEBAR_WIDTH,
+                flex_shrink="0",
+                height="100%",
+                border_right=f"1px solid {rx.color('gray', 4)}",
+                background=rx.color("gray", 2),
+                display=["none", "none", "block"],
+            ),
+            rx.vstack(
+                chat_header(),
+                transcript(),
+                composer(),
+                spacing="0",
+                flex="1",
+                height="100%",
+                min_width="0",
+                background=rx.color("gray", 1),
+            ),
             spacing="0",
             width="100%",
             flex="1",

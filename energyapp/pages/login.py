@@ -29,8 +29,10 @@ def _demo_buttons() -> rx.Component:
                 rx.button(
                     ROLE_LABELS.get(account.role.value, account.role.value),
                     # Demo passwords are public (seeded, shown here): filled in the page only.
-                    on_click=[LoginState.set_email(account.email),
-                              rx.set_value("password", account.password)],
+                    on_click=[
+                        LoginState.set_email(account.email),
+                        rx.set_value("password", account.password),
+                    ],
                     variant="soft",
                     type="button",
                     width="100%",
@@ -51,14 +53,32 @@ def _password_step() -> rx.Component:
     return rx.vstack(
         rx.form(
             rx.vstack(
-                labeled_input("Correo electrónico", "email", type="email",
-                              value=LoginState.email, on_change=LoginState.set_email,
-                              placeholder="nombre@empresa.cl", auto_complete="username",
-                              required=True, max_length=254),
-                labeled_input("Contraseña", "password", type="password",
-                              auto_complete="current-password", required=True),
-                rx.button("Entrar", type="submit", width="100%", size="3",
-                          loading=LoginState.busy, disabled=not_ready()),
+                labeled_input(
+                    "Correo electrónico",
+                    "email",
+                    type="email",
+                    value=LoginState.email,
+                    on_change=LoginState.set_email,
+                    placeholder="nombre@empresa.cl",
+                    auto_complete="username",
+                    required=True,
+                    max_length=254,
+                ),
+                labeled_input(
+                    "Contraseña",
+                    "password",
+                    type="password",
+                    auto_complete="current-password",
+                    required=True,
+                ),
+                rx.button(
+                    "Entrar",
+                    type="submit",
+                    width="100%",
+                    size="3",
+                    loading=LoginState.busy,
+                    disabled=not_ready(),
+                ),
                 spacing="3",
                 width="100%",
             ),
@@ -66,8 +86,13 @@ def _password_step() -> rx.Component:
             width="100%",
         ),
         _demo_buttons(),
-        rx.text("¿No tienes cuenta? ", rx.link("Regístrate", href="/register"), size="2",
-                align="center", width="100%"),
+        rx.text(
+            "¿No tienes cuenta? ",
+            rx.link("Regístrate", href="/register"),
+            size="2",
+            align="center",
+            width="100%",
+        ),
         spacing="4",
         width="100%",
     )
@@ -76,16 +101,37 @@ def _password_step() -> rx.Component:
 def _code_step() -> rx.Component:
     return rx.form(
         rx.vstack(
-            rx.callout("Tu cuenta tiene verificación en dos pasos. Escribe el código de 6 dígitos "
-                       "de tu aplicación de autenticación (o un código de recuperación).",
-                       icon="shield_check", color_scheme="blue", width="100%"),
-            labeled_input("Código de verificación", "code", auto_complete="one-time-code",
-                          input_mode="numeric", placeholder="123456", auto_focus=True,
-                          max_length=20),
-            rx.button("Verificar", type="submit", width="100%", size="3",
-                      loading=LoginState.busy, disabled=not_ready()),
-            rx.button("Volver", type="button", variant="ghost", width="100%",
-                      on_click=LoginState.back_to_password),
+            rx.callout(
+                "Tu cuenta tiene verificación en dos pasos. Escribe el código de 6 dígitos "
+                "de tu aplicación de autenticación (o un código de recuperación).",
+                icon="shield_check",
+                color_scheme="blue",
+                width="100%",
+            ),
+            labeled_input(
+                "Código de verificación",
+                "code",
+                auto_complete="one-time-code",
+                input_mode="numeric",
+                placeholder="123456",
+                auto_focus=True,
+                max_length=20,
+            ),
+            rx.button(
+                "Verificar",
+                type="submit",
+                width="100%",
+                size="3",
+                loading=LoginState.busy,
+                disabled=not_ready(),
+            ),
+            rx.button(
+                "Volver",
+                type="button",
+                variant="ghost",
+                width="100%",
+                on_click=LoginState.back_to_password,
+            ),
             spacing="3",
             width="100%",
         ),
@@ -100,8 +146,10 @@ def login_page() -> rx.Component:
         brand(),
         rx.heading("Iniciar sesión", size="5"),
         rx.text("Chat privado con el modelo de la empresa.", color_scheme="gray", size="2"),
-        rx.cond(LoginState.notice != "",
-                rx.callout(LoginState.notice, icon="info", color_scheme="amber", width="100%")),
+        rx.cond(
+            LoginState.notice != "",
+            rx.callout(LoginState.notice, icon="info", color_scheme="amber", width="100%"),
+        ),
         form_error(LoginState.error),
         rx.cond(LoginState.step == "totp", _code_step(), _password_step()),
     )

@@ -24,21 +24,32 @@ def _section(title: str, icon: str, *children: rx.Component) -> rx.Component:
 
 
 def _success(message: rx.Var[str]) -> rx.Component:
-    return rx.cond(message != "", rx.callout(message, icon="check", color_scheme="green",
-                                             width="100%", role="status"))
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="check", color_scheme="green", width="100%", role="status"),
+    )
 
 
 def _account() -> rx.Component:
     return _section(
-        "Cuenta", "user",
-        rx.hstack(rx.text(AuthState.user_name, weight="bold"),
-                  role_badge(AuthState.user_role, AuthState.role_label), align="center"),
+        "Cuenta",
+        "user",
+        rx.hstack(
+            rx.text(AuthState.user_name, weight="bold"),
+            role_badge(AuthState.user_role, AuthState.role_label),
+            align="center",
+        ),
         rx.text(AuthState.user_email, color_scheme="gray", size="2"),
         rx.cond(
             AuthState.user_role == "trabajador",
-            rx.callout("Los administradores y supervisores de la empresa pueden revisar tus "
-                       "conversaciones. Cada revisión queda registrada.",
-                       icon="eye", color_scheme="gray", size="1", width="100%"),
+            rx.callout(
+                "Los administradores y supervisores de la empresa pueden revisar tus "
+                "conversaciones. Cada revisión queda registrada.",
+                icon="eye",
+                color_scheme="gray",
+                size="1",
+                width="100%",
+            ),
         ),
     )
 
@@ -46,13 +57,28 @@ def _account() -> rx.Component:
 def _password() -> rx.Component:
     form = rx.form(
         rx.vstack(
-            labeled_input("Contraseña actual", "current_password", type="password",
-                          auto_complete="current-password", required=True),
-            labeled_input("Nueva contraseña", "new_password", type="password",
-                          auto_complete="new-password", required=True,
-                          hint=SettingsState.password_rule),
-            labeled_input("Repite la nueva contraseña", "new_confirmation", type="password",
-                          auto_complete="new-password", required=True),
+            labeled_input(
+                "Contraseña actual",
+                "current_password",
+                type="password",
+                auto_complete="current-password",
+                required=True,
+            ),
+            labeled_input(
+                "Nueva contraseña",
+                "new_password",
+                type="password",
+                auto_complete="new-password",
+                required=True,
+                hint=SettingsState.password_rule,
+            ),
+            labeled_input(
+                "Repite la nueva contraseña",
+                "new_confirmation",
+                type="password",
+                auto_complete="new-password",
+                required=True,
+            ),
             rx.button("Cambiar contraseña", type="submit", loading=SettingsState.password_busy),
             spacing="3",
             width="100%",
@@ -62,18 +88,22 @@ def _password() -> rx.Component:
         width="100%",
     )
     return _section(
-        "Contraseña", "key_round",
+        "Contraseña",
+        "key_round",
         form_error(SettingsState.password_error),
         _success(SettingsState.change_notice),
         rx.cond(
             AuthState.can_change_password,
             form,
             rx.text(
-                rx.cond(AuthState.is_demo,
-                        "Las cuentas de demostración no pueden cambiar su contraseña.",
-                        "El cambio de contraseña no está disponible para el dominio de tu "
-                        "correo. Pide ayuda a un administrador."),
-                color_scheme="gray", size="2",
+                rx.cond(
+                    AuthState.is_demo,
+                    "Las cuentas de demostración no pueden cambiar su contraseña.",
+                    "El cambio de contraseña no está disponible para el dominio de tu "
+                    "correo. Pide ayuda a un administrador.",
+                ),
+                color_scheme="gray",
+                size="2",
             ),
         ),
     )
@@ -82,21 +112,46 @@ def _password() -> rx.Component:
 def totp_setup_flow() -> rx.Component:
     """Scan the QR, confirm a code, then see the recovery codes once. Shared with /setup-2fa."""
     scan = rx.vstack(
-        rx.text("1. Escanea este código con tu aplicación de autenticación (Google "
-                "Authenticator, Microsoft Authenticator, FreeOTP…).", size="2"),
-        rx.center(rx.image(src=SettingsState.qr_data_uri, alt="Código QR para la aplicación",
-                           width="200px", height="200px", border_radius="8px"), width="100%"),
-        rx.text("¿No puedes escanear? Escribe esta clave: ", rx.code(SettingsState.manual_secret),
-                size="1", color_scheme="gray"),
+        rx.text(
+            "1. Escanea este código con tu aplicación de autenticación (Google "
+            "Authenticator, Microsoft Authenticator, FreeOTP…).",
+            size="2",
+        ),
+        rx.center(
+            rx.image(
+                src=SettingsState.qr_data_uri,
+                alt="Código QR para la aplicación",
+                width="200px",
+                height="200px",
+                border_radius="8px",
+            ),
+            width="100%",
+        ),
+        rx.text(
+            "¿No puedes escanear? Escribe esta clave: ",
+            rx.code(SettingsState.manual_secret),
+            size="1",
+            color_scheme="gray",
+        ),
         rx.form(
             rx.vstack(
-                labeled_input("2. Escribe el código de 6 dígitos", "setup_code",
-                              input_mode="numeric", auto_complete="one-time-code",
-                              placeholder="123456", max_length=20),
+                labeled_input(
+                    "2. Escribe el código de 6 dígitos",
+                    "setup_code",
+                    input_mode="numeric",
+                    auto_complete="one-time-code",
+                    placeholder="123456",
+                    max_length=20,
+                ),
                 rx.hstack(
                     rx.button("Activar", type="submit", loading=SettingsState.totp_busy),
-                    rx.button("Cancelar", type="button", variant="soft", color_scheme="gray",
-                              on_click=SettingsState.cancel_totp_setup),
+                    rx.button(
+                        "Cancelar",
+                        type="button",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=SettingsState.cancel_totp_setup,
+                    ),
                 ),
                 spacing="3",
                 width="100%",
@@ -109,13 +164,22 @@ def totp_setup_flow() -> rx.Component:
         on_unmount=SettingsState.forget_secrets,
     )
     codes = rx.vstack(
-        rx.callout("Guarda estos códigos de recuperación en un lugar seguro. Cada uno sirve una "
-                   "sola vez si pierdes tu teléfono. No volveremos a mostrarlos.",
-                   icon="triangle_alert", color_scheme="amber", width="100%"),
+        rx.callout(
+            "Guarda estos códigos de recuperación en un lugar seguro. Cada uno sirve una "
+            "sola vez si pierdes tu teléfono. No volveremos a mostrarlos.",
+            icon="triangle_alert",
+            color_scheme="amber",
+            width="100%",
+        ),
         rx.grid(
-            rx.foreach(SettingsState.recovery_codes,
-                       lambda code: rx.code(code, size="3", variant="outline")),
-            columns="2", gap="2", width="100%", id="recovery-codes",
+            rx.foreach(
+                SettingsState.recovery_codes,
+                lambda code: rx.code(code, size="3", variant="outline"),
+            ),
+            columns="2",
+            gap="2",
+            width="100%",
+            id="recovery-codes",
         ),
         rx.button("Ya los guardé", on_click=SettingsState.codes_saved),
         spacing="3",
@@ -133,14 +197,33 @@ def totp_setup_flow() -> rx.Component:
 def _two_factor() -> rx.Component:
     disable_form = rx.form(
         rx.vstack(
-            rx.text("Para desactivarla confirma tu contraseña y un código actual.", size="2",
-                    color_scheme="gray"),
-            labeled_input("Contraseña", "disable_password", type="password",
-                          auto_complete="current-password", required=True),
-            labeled_input("Código de verificación", "disable_code", input_mode="numeric",
-                          auto_complete="one-time-code", required=True, max_length=20),
-            rx.button("Desactivar", type="submit", color_scheme="red", variant="soft",
-                      loading=SettingsState.totp_busy),
+            rx.text(
+                "Para desactivarla confirma tu contraseña y un código actual.",
+                size="2",
+                color_scheme="gray",
+            ),
+            labeled_input(
+                "Contraseña",
+                "disable_password",
+                type="password",
+                auto_complete="current-password",
+                required=True,
+            ),
+            labeled_input(
+                "Código de verificación",
+                "disable_code",
+                input_mode="numeric",
+                auto_complete="one-time-code",
+                required=True,
+                max_length=20,
+            ),
+            rx.button(
+                "Desactivar",
+                type="submit",
+                color_scheme="red",
+                variant="soft",
+                loading=SettingsState.totp_busy,
+            ),
             spacing="3",
             width="100%",
             align="start",
@@ -149,16 +232,24 @@ def _two_factor() -> rx.Component:
         width="100%",
     )
     return _section(
-        "Verificación en dos pasos", "shield_check",
+        "Verificación en dos pasos",
+        "shield_check",
         form_error(SettingsState.totp_error),
         _success(SettingsState.totp_done),
         rx.cond(
             AuthState.totp_enabled & (SettingsState.totp_stage != "codes"),
-            rx.vstack(rx.badge("Activada", color_scheme="green", size="2"), disable_form,
-                      spacing="3", width="100%"),
             rx.vstack(
-                rx.text("Protege tu cuenta con un código de tu teléfono además de la "
-                        "contraseña.", size="2", color_scheme="gray"),
+                rx.badge("Activada", color_scheme="green", size="2"),
+                disable_form,
+                spacing="3",
+                width="100%",
+            ),
+            rx.vstack(
+                rx.text(
+                    "Protege tu cuenta con un código de tu teléfono además de la contraseña.",
+                    size="2",
+                    color_scheme="gray",
+                ),
                 totp_setup_flow(),
                 spacing="3",
                 width="100%",
@@ -177,15 +268,23 @@ def _session_item(row: rx.Var[dict]) -> rx.Component:
                 rx.cond(row["api"] != "", rx.badge("API", color_scheme="blue")),
                 align="center",
             ),
-            rx.text("IP ", row["ip"], " · última actividad ", row["last_seen"], size="1",
-                    color_scheme="gray"),
+            rx.text(
+                "IP ",
+                row["ip"],
+                " · última actividad ",
+                row["last_seen"],
+                size="1",
+                color_scheme="gray",
+            ),
             spacing="0",
             flex="1",
             min_width="0",
         ),
         rx.button(
             rx.cond(row["current"] != "", "Cerrar sesión", "Revocar"),
-            size="1", variant="soft", color_scheme="red",
+            size="1",
+            variant="soft",
+            color_scheme="red",
             on_click=SettingsState.revoke_session(row["id"]),
         ),
         align="center",
@@ -197,24 +296,36 @@ def _session_item(row: rx.Var[dict]) -> rx.Component:
 
 def _sessions() -> rx.Component:
     return _section(
-        "Sesiones activas", "monitor_smartphone",
+        "Sesiones activas",
+        "monitor_smartphone",
         form_error(SettingsState.sessions_error),
         rx.cond(
             SettingsState.sessions_loaded,
-            rx.vstack(rx.foreach(SettingsState.session_rows, _session_item), spacing="0",
-                      width="100%", id="session-list"),
+            rx.vstack(
+                rx.foreach(SettingsState.session_rows, _session_item),
+                spacing="0",
+                width="100%",
+                id="session-list",
+            ),
             rx.spinner(),
         ),
         rx.cond(
             SettingsState.session_rows.length() > 1,
-            rx.button("Cerrar todas las demás sesiones", variant="outline", color_scheme="red",
-                      on_click=SettingsState.revoke_other_sessions),
+            rx.button(
+                "Cerrar todas las demás sesiones",
+                variant="outline",
+                color_scheme="red",
+                on_click=SettingsState.revoke_other_sessions,
+            ),
         ),
     )
 
 
-@rx.page(route="/settings", title="Ajustes · EnergyApp",
-         on_load=[AuthState.guard_user, SettingsState.load])
+@rx.page(
+    route="/settings",
+    title="Ajustes · EnergyApp",
+    on_load=[AuthState.guard_user, SettingsState.load],
+)
 def settings_page() -> rx.Component:
     return signed_in_page(
         rx.box(
@@ -237,8 +348,11 @@ def settings_page() -> rx.Component:
     )
 
 
-@rx.page(route="/setup-2fa", title="Activa la verificación en dos pasos · EnergyApp",
-         on_load=[AuthState.guard_setup, SettingsState.resume_totp_setup])
+@rx.page(
+    route="/setup-2fa",
+    title="Activa la verificación en dos pasos · EnergyApp",
+    on_load=[AuthState.guard_setup, SettingsState.resume_totp_setup],
+)
 def setup_two_factor_page() -> rx.Component:
     return rx.cond(
         AuthState.checked,
@@ -248,8 +362,9 @@ def setup_two_factor_page() -> rx.Component:
             rx.text("Tu cuenta la requiere antes de continuar.", color_scheme="gray", size="2"),
             form_error(SettingsState.totp_error),
             totp_setup_flow(),
-            rx.button("Cerrar sesión", variant="ghost", color_scheme="gray",
-                      on_click=AuthState.logout),
+            rx.button(
+                "Cerrar sesión", variant="ghost", color_scheme="gray", on_click=AuthState.logout
+            ),
             max_width="480px",
         ),
         rx.center(rx.spinner(size="3"), height="100dvh"),

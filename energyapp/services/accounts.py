@@ -41,17 +41,21 @@ EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 MAX_NAME = 120
 # Shorter company names and email local parts ("ana") would match too many passwords.
 MIN_COMPANY_CHARS, MIN_LOCAL_PART_CHARS = 3, 4
-REFUSED_COMMON = ("Esa contraseña es demasiado común o aparece en filtraciones de datos; "
-                  "elige otra menos predecible.")
+REFUSED_COMMON = (
+    "Esa contraseña es demasiado común o aparece en filtraciones de datos; "
+    "elige otra menos predecible."
+)
 HAS_EMAIL = "La contraseña no puede contener tu correo ni la parte anterior a la @."
 TAKEN = "Ya existe una cuenta con ese correo."
 
 
 def password_rule() -> str:
     settings = get_settings()
-    return (f"Mínimo {settings.password_min_length} caracteres, con cualquier letra o símbolo; "
-            "una frase larga es más segura. No se aceptan contraseñas comunes ni las que "
-            "contienen tu correo o el nombre de la empresa.")
+    return (
+        f"Mínimo {settings.password_min_length} caracteres, con cualquier letra o símbolo; "
+        "una frase larga es más segura. No se aceptan contraseñas comunes ni las que "
+        "contienen tu correo o el nombre de la empresa."
+    )
 
 
 def _letters_and_digits(text: str) -> str:
@@ -81,11 +85,15 @@ def password_problem(password: str, confirmation: str, email: str = "") -> str |
     if is_common(normalized):
         return REFUSED_COMMON
     if _contains_word(normalized, settings.company_name, MIN_COMPANY_CHARS):
-        return (f"La contraseña no puede contener el nombre de la empresa "
-                f"({settings.company_name.strip()}).")
+        return (
+            f"La contraseña no puede contener el nombre de la empresa "
+            f"({settings.company_name.strip()})."
+        )
     email = (email or "").strip()
-    if email and (fold(email) in fold(normalized)
-                  or _contains_word(normalized, email.split("@", 1)[0], MIN_LOCAL_PART_CHARS)):
+    if email and (
+        fold(email) in fold(normalized)
+        or _contains_word(normalized, email.split("@", 1)[0], MIN_LOCAL_PART_CHARS)
+    ):
         return HAS_EMAIL
     return None
 
@@ -101,8 +109,7 @@ def _refuse_registration(ip: str | None, wait: int) -> None:
         )
 
 
-def register(name: str, email: str, password: str, confirmation: str, ip: str | None
-             ) -> UserView:
+def register(name: str, email: str, password: str, confirmation: str, ip: str | None) -> UserView:
     """A new trabajador account. At most `register_max_per_ip` an hour from one IP (Throttled);
     the password is hashed between two short transactions (Busy when hashing is saturated)."""
     _refuse_registration(ip, throttle.registration_wait(ip))
@@ -129,12 +136,17 @@ def register(name: str, email: str, password: str, confirmation: str, ip: str | 
         with session_scope() as db:
             if find_by_email(db, email) is not None:
                 raise Conflict(TAKEN)
-            user = User(email=email, name=name, password_hash=password_hash,
-                        role=Role.trabajador)
+            user = User(email=email, name=name, password_hash=password_hash, role=Role.trabajador)
             db.add(user)
             db.flush()
-            audit.record(db, "user_registered", actor_id=user.id, target_type="user",
-                         target_id=user.id, ip=ip)
+            audit.record(
+                db,
+                "user_registered",
+                actor_id=user.id,
+                target_type="user",
+                target_id=user.id,
+                ip=ip,
+            )
             view = UserView.of(user, settings)
     except IntegrityError:  # a concurrent registration won the race
         raise Conflict(TAKEN) from None
@@ -142,8 +154,14 @@ def register(name: str, email: str, password: str, confirmation: str, ip: str | 
     return view
 
 
-def change_password(user_id: int, current: str, new: str, confirmation: str, ip: str | None,
-                    keep_session_id: int | None = None) -> None:
+def change_password(
+    user_id: int,
+    current: str,
+    new: str,
+    confirmation: str,
+    ip: str | None,
+    keep_session_id: int | None = None,
+) -> None:
     """Only for allowed domains, never demo accounts, always with the current password. A wrong
     current password counts toward the account's login lockout, and a locked account is refused
     with Throttled. Other sessions and every refresh token are revoked. The passwords are
@@ -158,8 +176,10 @@ def change_password(user_id: int, current: str, new: str, confirmation: str, ip:
             raise Forbidden("Las cuentas de demostración no pueden cambiar su contraseña.")
         if not can_change_password(user, settings):
             domains = ", ".join(settings.password_change_domains) or "ninguno"
-            raise Forbidden(f"El cambio de contraseña solo está disponible para correos de: "
-                            f"{domains}. Tu dominio es {email_domain(user.email)}.")
+            raise Forbidden(
+                f"El cambio de contraseña solo está disponible para correos de: "
+                f"{domains}. Tu dominio es {email_domain(user.email)}."
+            )
         email, stored = user.email, user.password_hash
     refuse_if_locked("login", email, ip, per_ip=False)  # the caller is signed in
     with hashing(user_id=user_id, ip=ip):
@@ -182,6 +202,13 @@ def change_password(user_id: int, current: str, new: str, confirmation: str, ip:
             raise Conflict("Tu contraseña cambió mientras tanto. Vuelve a intentarlo.")
         user.password_hash = new_hash
         revoked = sessions.revoke_all(db, user_id, keep_id=keep_session_id)
-        audit.record(db, "password_changed", actor_id=user_id, target_type="user",
-                     target_id=user_id, ip=ip, sessions_revoked=revoked)
+        audit.record(
+            db,
+            "password_changed",
+            actor_id=user_id,
+            target_type="user",
+            target_id=user_id,
+            ip=ip,
+            sessions_revoked=revoked,
+        )
     log_event(AUTH_LOGGER, "password_changed", user_id=user_id, ip=ip)

@@ -42,35 +42,49 @@ class TokenPair:
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
 
 
-def issue_pair(db: Session, user_id: int, session_id: int | None = None, *,
-               family_id: str | None = None, expires_at: datetime | None = None) -> TokenPair:
+def issue_pair(
+    db: Session,
+    user_id: int,
+    session_id: int | None = None,
+    *,
+    family_id: str | None = None,
+    expires_at: datetime | None = None,
+) -> TokenPair:
     """A new family for the login `session_id`, or the next link of `family_id`, which keeps
     the family's `expires_at`: rotation never extends a login."""
     settings = get_settings()
     family_id = family_id or str(uuid.uuid4())
     refresh = new_token()
-    db.add(RefreshToken(
-        token_hash=hash_token(refresh), family_id=family_id, user_id=user_id,
-        session_id=session_id,
-        expires_at=expires_at or utcnow() + timedelta(days=settings.refresh_token_days),
-    ))
-    access = create_access_token(settings.secret(), user_id, family_id,
-                                 settings.access_token_minutes)
+    db.add(
+        RefreshToken(
+            token_hash=hash_token(refresh),
+            family_id=family_id,
+            user_id=user_id,
+            session_id=session_id,
+            expires_at=expires_at or utcnow() + timedelta(days=settings.refresh_token_days),
+        )
+    )
+    access = create_access_token(
+        settings.secret(), user_id, family_id, settings.access_token_minutes
+    )
     return TokenPair(access, refresh, settings.access_token_minutes * 60)
 
 
 def revoke_family(db: Session, family_id: str) -> None:
-    db.exec(update(RefreshToken)
-            .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
-            .values(revoked_at=utcnow()))
+    db.exec(
+        update(RefreshToken)
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 def rotate(refresh_token: str, ip: str | None) -> TokenPair:
     if not refresh_token or len(refresh_token) > 200:
         raise NotAuthenticated(INVALID)
     with session_scope() as db:
-        row = db.exec(select(RefreshToken)
-                      .where(RefreshToken.token_hash == hash_token(refresh_token))).first()
+        row = db.exec(
+            select(RefreshToken).where(RefreshToken.token_hash == hash_token(refresh_token))
+        ).first()
         if row is None:
             raise NotAuthenticated(INVALID)
         if row.used_at is not None and row.revoked_at is None:
@@ -78,20 +92,30 @@ def rotate(refresh_token: str, ip: str | None) -> TokenPair:
             if row.session_id is not None:
                 sessions.end(db, [row.session_id])
             db.commit()  # keep the revocation although we refuse the request
-            log_event(AUTH_LOGGER, "refresh_token_reused", user_id=row.user_id, ip=ip,
-                      family=row.family_id)
+            log_event(
+                AUTH_LOGGER,
+                "refresh_token_reused",
+                user_id=row.user_id,
+                ip=ip,
+                family=row.family_id,
+            )
             raise NotAuthenticated(INVALID)
         user = db.get(User, row.user_id)
         login = db.get(AuthSession, row.session_id) if row.session_id is not None else None
-        if (row.revoked_at is not None or row.expires_at <= utcnow() or user is None
-                or not user.is_active or (row.session_id is not None
-                                          and not sessions.is_live(login))):
+        if (
+            row.revoked_at is not None
+            or row.expires_at <= utcnow()
+            or user is None
+            or not user.is_active
+            or (row.session_id is not None and not sessions.is_live(login))
+        ):
             raise NotAuthenticated(INVALID)
         row.used_at = utcnow()
         if login is not None:
             login.last_seen_at = utcnow()  # a refresh is activity: keeps the idle limit away
-        pair = issue_pair(db, row.user_id, row.session_id, family_id=row.family_id,
-                          expires_at=row.expires_at)
+        pair = issue_pair(
+            db, row.user_id, row.session_id, family_id=row.family_id, expires_at=row.expires_at
+        )
     log_event(AUTH_LOGGER, "token_refreshed", user_id=row.user_id, ip=ip)
     return pair
 
@@ -111,17 +135,29 @@ def resolve_bearer(token: str) -> BearerCaller | None:
     except InvalidTokenError:
         return None
     now = utcnow()
-    live_login = or_(col(RefreshToken.session_id).is_(None), select(AuthSession.id).where(
-        AuthSession.id == RefreshToken.session_id, col(AuthSession.revoked_at).is_(None),
-        AuthSession.expires_at > now).exists())
+    live_login = or_(
+        col(RefreshToken.session_id).is_(None),
+        select(AuthSession.id)
+        .where(
+            AuthSession.id == RefreshToken.session_id,
+            col(AuthSession.revoked_at).is_(None),
+            AuthSession.expires_at > now,
+        )
+        .exists(),
+    )
     with session_scope() as db:  # one query: the user, if active and the family is not revoked
         found = db.exec(
             select(User, RefreshToken.session_id)
             .join(RefreshToken, col(RefreshToken.user_id) == User.id)
-            .where(User.id == claims.user_id, col(User.is_active).is_(True),
-                   RefreshToken.family_id == claims.family_id,
-                   col(RefreshToken.revoked_at).is_(None), live_login)
-            .limit(1)).first()
+            .where(
+                User.id == claims.user_id,
+                col(User.is_active).is_(True),
+                RefreshToken.family_id == claims.family_id,
+                col(RefreshToken.revoked_at).is_(None),
+                live_login,
+            )
+            .limit(1)
+        ).first()
         if found is None:
             return None
         user, session_id = found
@@ -131,8 +167,10 @@ def resolve_bearer(token: str) -> BearerCaller | None:
 def logout_family(family_id: str) -> None:
     """End the login that owns the family (its cookie session too)."""
     with session_scope() as db:
-        owner = db.exec(select(RefreshToken.session_id).where(
-            RefreshToken.family_id == family_id, col(RefreshToken.session_id).is_not(None))
+        owner = db.exec(
+            select(RefreshToken.session_id).where(
+                RefreshToken.family_id == family_id, col(RefreshToken.session_id).is_not(None)
+            )
         ).first()
         revoke_family(db, family_id)
         if owner is not None:

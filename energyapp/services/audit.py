@@ -63,8 +63,15 @@ def record(
     if not session.in_transaction():
         session.begin()  # so that a rollback ends it and forgets the queued event
     session.info.setdefault(_PENDING, []).append(event)
-    log_event(AUDIT_LOGGER, action, actor_id=actor_id, target_type=target_type,
-              target_id=target_id, ip=ip, **details)
+    log_event(
+        AUDIT_LOGGER,
+        action,
+        actor_id=actor_id,
+        target_type=target_type,
+        target_id=target_id,
+        ip=ip,
+        **details,
+    )
     return event
 
 
@@ -78,16 +85,21 @@ def _utc_text(value: datetime) -> str:
 def canonical(row: Any) -> bytes:
     """The content a row's hash covers: every column but the two hashes, as compact JSON with
     sorted keys (the stored strings exactly; the time in UTC to the microsecond)."""
-    return json.dumps({
-        "id": row.id,
-        "created_at": _utc_text(row.created_at),
-        "actor_id": row.actor_id,
-        "action": row.action,
-        "target_type": row.target_type,
-        "target_id": row.target_id,
-        "details": row.details,
-        "ip": row.ip,
-    }, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(
+        {
+            "id": row.id,
+            "created_at": _utc_text(row.created_at),
+            "actor_id": row.actor_id,
+            "action": row.action,
+            "target_type": row.target_type,
+            "target_id": row.target_id,
+            "details": row.details,
+            "ip": row.ip,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
 
 
 def chain_hash(prev_hash: str, row: Any) -> str:
@@ -106,8 +118,9 @@ def lock_chain(connection: Any) -> None:
 
 def _next_id(connection: Any, last_id: int) -> int:
     if connection.dialect.name == "postgresql":
-        return connection.execute(text(
-            "SELECT nextval(pg_get_serial_sequence('audit_events', 'id'))")).scalar_one()
+        return connection.execute(
+            text("SELECT nextval(pg_get_serial_sequence('audit_events', 'id'))")
+        ).scalar_one()
     return last_id + 1
 
 
@@ -120,8 +133,9 @@ def append_pending(session: OrmSession) -> list[AuditEvent]:
     session.flush()  # the transaction's other writes (and their row locks) come first
     connection = session.connection()
     lock_chain(connection)
-    last = connection.execute(text(
-        "SELECT id, row_hash FROM audit_events ORDER BY id DESC LIMIT 1")).first()
+    last = connection.execute(
+        text("SELECT id, row_hash FROM audit_events ORDER BY id DESC LIMIT 1")
+    ).first()
     last_id, prev_hash = (last[0], last[1]) if last is not None else (0, GENESIS)
     for event in pending:
         event.id = last_id = _next_id(connection, last_id)
@@ -159,8 +173,7 @@ class ChainReport:
 
 
 def _rows(session: Session, batch: int) -> Iterator[AuditEvent]:
-    statement = select(AuditEvent).order_by(col(AuditEvent.id)).execution_options(
-        yield_per=batch)
+    statement = select(AuditEvent).order_by(col(AuditEvent.id)).execution_options(yield_per=batch)
     yield from session.exec(statement)
 
 
@@ -174,20 +187,37 @@ def verify_chain(session: Session, *, batch: int = 1000) -> ChainReport:
     expected_prev, previous_id, count = GENESIS, None, 0
     for row in _rows(session, batch):
         if not row.prev_hash or not row.row_hash:
-            return ChainReport(count, previous_id, expected_prev, row.id,
-                               "the row has no hash (written around services/audit.record)")
+            return ChainReport(
+                count,
+                previous_id,
+                expected_prev,
+                row.id,
+                "the row has no hash (written around services/audit.record)",
+            )
         if row.prev_hash != expected_prev:
             if previous_id is None:
                 where = "the start of the chain: rows before it were removed"
             else:
-                where = (f"row {previous_id}'s row_hash {_short(expected_prev)}: a row between "
-                         "them was removed, or rows were rewritten")
-            return ChainReport(count, previous_id, expected_prev, row.id,
-                               f"prev_hash {_short(row.prev_hash)} is not {where}")
+                where = (
+                    f"row {previous_id}'s row_hash {_short(expected_prev)}: a row between "
+                    "them was removed, or rows were rewritten"
+                )
+            return ChainReport(
+                count,
+                previous_id,
+                expected_prev,
+                row.id,
+                f"prev_hash {_short(row.prev_hash)} is not {where}",
+            )
         actual = chain_hash(row.prev_hash, row)
         if actual != row.row_hash:
-            return ChainReport(count, previous_id, expected_prev, row.id,
-                               f"row_hash {_short(row.row_hash)} does not match the row's "
-                               f"content (hashes to {_short(actual)}): the row was changed")
+            return ChainReport(
+                count,
+                previous_id,
+                expected_prev,
+                row.id,
+                f"row_hash {_short(row.row_hash)} does not match the row's "
+                f"content (hashes to {_short(actual)}): the row was changed",
+            )
         expected_prev, previous_id, count = row.row_hash, row.id, count + 1
     return ChainReport(count, previous_id, None if previous_id is None else expected_prev)

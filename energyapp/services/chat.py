@@ -111,14 +111,22 @@ def _busy(db: Session, conversation_id: int, settings: Settings) -> bool:
     (`conversations.abandoned_answer`) is marked interrupted instead: the database admits a
     single streaming answer per conversation (`ux_messages_one_streaming`)."""
     interrupt_abandoned(db, conversation_id, settings)  # also a host killed mid-answer
-    return db.exec(select(Message.id).where(
-        Message.conversation_id == conversation_id,
-        Message.status == MessageStatus.streaming,
-    ).limit(1)).first() is not None  # the index admits one
+    return (
+        db.exec(
+            select(Message.id)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.status == MessageStatus.streaming,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )  # the index admits one
 
 
-def build_context(db: Session, conversation_id: int, upto_message_id: int,
-                  settings: Settings) -> list[dict[str, str]]:
+def build_context(
+    db: Session, conversation_id: int, upto_message_id: int, settings: Settings
+) -> list[dict[str, str]]:
     """System prompt plus the latest messages up to the user's, within the budget. Answers that
     carry no text (failed before the first token) are left out."""
     rows = db.exec(
@@ -130,8 +138,9 @@ def build_context(db: Session, conversation_id: int, upto_message_id: int,
     history: list[dict[str, str]] = []
     budget = settings.context_max_chars
     for row in rows:  # newest first
-        if row.role == MessageRole.assistant and (not row.content or
-                                                  row.status == MessageStatus.streaming):
+        if row.role == MessageRole.assistant and (
+            not row.content or row.status == MessageStatus.streaming
+        ):
             continue
         content = row.content
         if history and len(content) > budget:
@@ -143,12 +152,18 @@ def build_context(db: Session, conversation_id: int, upto_message_id: int,
     return [{"role": "system", "content": settings.system_prompt}, *history]
 
 
-def _placeholder(db: Session, conversation: Conversation, model: str, *,
-                 touch: bool = True) -> Message:
+def _placeholder(
+    db: Session, conversation: Conversation, model: str, *, touch: bool = True
+) -> Message:
     """The empty answer that streams; `touch` moves an existing conversation to the top (a new
     one is already there, and touching it would cost an extra UPDATE)."""
-    answer = Message(conversation_id=conversation.id, role=MessageRole.assistant, content="",
-                     status=MessageStatus.streaming, model=model)
+    answer = Message(
+        conversation_id=conversation.id,
+        role=MessageRole.assistant,
+        content="",
+        status=MessageStatus.streaming,
+        model=model,
+    )
     db.add(answer)
     if touch:
         conversation.updated_at = utcnow()
@@ -169,16 +184,27 @@ def _replay(db: Session, user_id: int, request_id: str) -> Turn | None:
     user_message, conversation = found
     if conversation.owner_id != user_id:
         raise Conflict("Ese identificador de solicitud ya se usó.", code="request_id_used")
-    answer = db.exec(select(Message).where(
-        Message.conversation_id == conversation.id, col(Message.id) > user_message.id,
-        Message.role == MessageRole.assistant).order_by(col(Message.id))).first()
+    answer = db.exec(
+        select(Message)
+        .where(
+            Message.conversation_id == conversation.id,
+            col(Message.id) > user_message.id,
+            Message.role == MessageRole.assistant,
+        )
+        .order_by(col(Message.id))
+    ).first()
     if answer is None or answer.status == MessageStatus.streaming:
         raise Conflict(BUSY, code="busy")
     assert conversation.id is not None and answer.id is not None
-    return Turn(conversation_id=conversation.id, title=conversation.title,
-                user_message=MessageView.of(user_message), assistant_message_id=answer.id,
-                model=answer.model or conversation.model, context=[],
-                replayed=MessageView.of(answer))
+    return Turn(
+        conversation_id=conversation.id,
+        title=conversation.title,
+        user_message=MessageView.of(user_message),
+        assistant_message_id=answer.id,
+        model=answer.model or conversation.model,
+        context=[],
+        replayed=MessageView.of(answer),
+    )
 
 
 def _lost_race(user_id: int, conversation_id: int | None, request_id: str | None) -> Turn:
@@ -192,8 +218,9 @@ def _lost_race(user_id: int, conversation_id: int | None, request_id: str | None
     raise Conflict(BUSY, code="busy")
 
 
-def start_turn(user_id: int, conversation_id: int | None, text: str, model: str,
-               request_id: str | None = None) -> Turn:
+def start_turn(
+    user_id: int, conversation_id: int | None, text: str, model: str, request_id: str | None = None
+) -> Turn:
     """Commit the user's message and an empty answer; the model is called after this. The
     database decides races: one message per request id and user, one streaming answer per
     conversation (migration 0007)."""
@@ -207,8 +234,14 @@ def start_turn(user_id: int, conversation_id: int | None, text: str, model: str,
         return _lost_race(user_id, conversation_id, request_id)
 
 
-def _start_turn(user_id: int, conversation_id: int | None, text: str, model: str,
-                request_id: str | None, settings: Settings) -> Turn:
+def _start_turn(
+    user_id: int,
+    conversation_id: int | None,
+    text: str,
+    model: str,
+    request_id: str | None,
+    settings: Settings,
+) -> Turn:
     with session_scope() as db:
         if request_id and (replayed := _replay(db, user_id, request_id)) is not None:
             return replayed
@@ -221,20 +254,31 @@ def _start_turn(user_id: int, conversation_id: int | None, text: str, model: str
             if _busy(db, conversation_id, settings):
                 raise Conflict(BUSY, code="busy")
         assert conversation.id is not None
-        user_message = Message(conversation_id=conversation.id, role=MessageRole.user,
-                               content=text, request_id=request_id,
-                               user_id=user_id if request_id else None)
+        user_message = Message(
+            conversation_id=conversation.id,
+            role=MessageRole.user,
+            content=text,
+            request_id=request_id,
+            user_id=user_id if request_id else None,
+        )
         db.add(user_message)  # flushed with the placeholder: one round trip, ids in order
         answer = _placeholder(db, conversation, model, touch=conversation_id is not None)
         assert user_message.id is not None and answer.id is not None
         if conversation_id is None:  # a new conversation's history is this message alone
-            context = [{"role": "system", "content": settings.system_prompt},
-                       {"role": "user", "content": text[-settings.context_max_chars:]}]
+            context = [
+                {"role": "system", "content": settings.system_prompt},
+                {"role": "user", "content": text[-settings.context_max_chars :]},
+            ]
         else:
             context = build_context(db, conversation.id, user_message.id, settings)
-        return Turn(conversation_id=conversation.id, title=conversation.title,
-                    user_message=MessageView.of(user_message),
-                    assistant_message_id=answer.id, model=model, context=context)
+        return Turn(
+            conversation_id=conversation.id,
+            title=conversation.title,
+            user_message=MessageView.of(user_message),
+            assistant_message_id=answer.id,
+            model=model,
+            context=context,
+        )
 
 
 def start_regeneration(user_id: int, conversation_id: int) -> Turn:
@@ -250,25 +294,36 @@ def _start_regeneration(user_id: int, conversation_id: int, settings: Settings) 
         conversation = owned(db, user_id, conversation_id)
         if _busy(db, conversation_id, settings):
             raise Conflict(BUSY, code="busy")
-        last_user = db.exec(select(Message).where(
-            Message.conversation_id == conversation_id, Message.role == MessageRole.user,
-        ).order_by(col(Message.id).desc())).first()
+        last_user = db.exec(
+            select(Message)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.role == MessageRole.user,
+            )
+            .order_by(col(Message.id).desc())
+        ).first()
         if last_user is None or last_user.id is None:
             raise NotFound("No hay un mensaje para responder de nuevo.")
         model = conversation.model
         answer = _placeholder(db, conversation, model)
         assert answer.id is not None
-        return Turn(conversation_id=conversation_id, title=conversation.title,
-                    user_message=MessageView.of(last_user), assistant_message_id=answer.id,
-                    model=model,
-                    context=build_context(db, conversation_id, last_user.id, settings))
+        return Turn(
+            conversation_id=conversation_id,
+            title=conversation.title,
+            user_message=MessageView.of(last_user),
+            assistant_message_id=answer.id,
+            model=model,
+            context=build_context(db, conversation_id, last_user.id, settings),
+        )
 
 
 def save_progress(message_id: int, content: str) -> None:
     with session_scope() as db:
-        db.exec(update(Message)
-                .where(col(Message.id) == message_id, col(Message.status) == "streaming")
-                .values(content=content, updated_at=utcnow()))
+        db.exec(
+            update(Message)
+            .where(col(Message.id) == message_id, col(Message.status) == "streaming")
+            .values(content=content, updated_at=utcnow())
+        )
 
 
 def finish(message_id: int, outcome: Finished) -> None:
@@ -277,18 +332,32 @@ def finish(message_id: int, outcome: Finished) -> None:
     now = utcnow()
     with session_scope() as db:
         conversation_id = db.exec(
-            update(Message).where(col(Message.id) == message_id).values(
-                content=outcome.content, status=outcome.status, updated_at=now,
+            update(Message)
+            .where(col(Message.id) == message_id)
+            .values(
+                content=outcome.content,
+                status=outcome.status,
+                updated_at=now,
                 first_token_ms=outcome.first_token_ms,
-                **({"prompt_tokens": stats.prompt_tokens,
-                    "completion_tokens": stats.completion_tokens,
-                    "total_duration_ms": stats.total_duration_ms} if stats else {}),
-            ).returning(Message.conversation_id)
+                **(
+                    {
+                        "prompt_tokens": stats.prompt_tokens,
+                        "completion_tokens": stats.completion_tokens,
+                        "total_duration_ms": stats.total_duration_ms,
+                    }
+                    if stats
+                    else {}
+                ),
+            )
+            .returning(Message.conversation_id)
         ).scalar_one_or_none()
         if conversation_id is None:  # the conversation was deleted meanwhile
             return
-        db.exec(update(Conversation).where(col(Conversation.id) == conversation_id)
-                .values(updated_at=now))
+        db.exec(
+            update(Conversation)
+            .where(col(Conversation.id) == conversation_id)
+            .values(updated_at=now)
+        )
 
 
 class StorageFailure(StrEnum):
@@ -317,11 +386,14 @@ def unsaved(outcome: Finished | None) -> bool:
 
 def unsaved_view(turn: Turn, outcome: Finished | None, text: str = "") -> MessageView:
     """The answer as it stands in memory, for a UI that cannot read it back now."""
-    return MessageView(id=turn.assistant_message_id, role=MessageRole.assistant.value,
-                       content=outcome.content if outcome is not None else text,
-                       status=(outcome.status if outcome is not None
-                               else MessageStatus.stopped).value,
-                       model=turn.model, created_at=iso(utcnow()) or "")
+    return MessageView(
+        id=turn.assistant_message_id,
+        role=MessageRole.assistant.value,
+        content=outcome.content if outcome is not None else text,
+        status=(outcome.status if outcome is not None else MessageStatus.stopped).value,
+        model=turn.model,
+        created_at=iso(utcnow()) or "",
+    )
 
 
 def save_outcome(message_id: int, outcome: Finished) -> bool:
@@ -352,11 +424,17 @@ async def _save_progress(message_id: int, content: str) -> bool:
 
 
 def _log_finished(turn: Turn, final: Finished, *, saved: bool) -> None:
-    log_event(APP_LOGGER, "answer_finished", conversation_id=turn.conversation_id,
-              message_id=turn.assistant_message_id, status=final.status.value,
-              chars=len(final.content), first_token_ms=final.first_token_ms,
-              error=final.error.kind.value if final.error else None,
-              **({} if saved else {"saved": "later"}))
+    log_event(
+        APP_LOGGER,
+        "answer_finished",
+        conversation_id=turn.conversation_id,
+        message_id=turn.assistant_message_id,
+        status=final.status.value,
+        chars=len(final.content),
+        first_token_ms=final.first_token_ms,
+        error=final.error.kind.value if final.error else None,
+        **({} if saved else {"saved": "later"}),
+    )
 
 
 async def answer(turn: Turn) -> AsyncIterator[Delta | Finished]:
@@ -382,8 +460,9 @@ async def answer(turn: Turn) -> AsyncIterator[Delta | Finished]:
             async with aclosing(stream_chat(turn.model, turn.context)) as stream:
                 async for event in stream:
                     if isinstance(event, Done):
-                        outcome = Finished(MessageStatus.complete, "".join(parts), None, event,
-                                           first_token_ms)
+                        outcome = Finished(
+                            MessageStatus.complete, "".join(parts), None, event, first_token_ms
+                        )
                         break
                     if first_token_ms is None:
                         first_token_ms = int((time.monotonic() - started) * 1000)
@@ -391,33 +470,42 @@ async def answer(turn: Turn) -> AsyncIterator[Delta | Finished]:
                     yield event
                     if time.monotonic() - last_save >= settings.stream_save_seconds:
                         if not await _save_progress(turn.assistant_message_id, "".join(parts)):
-                            outcome = Finished(MessageStatus.interrupted, "".join(parts),
-                                               DATABASE_DOWN, None, first_token_ms)
+                            outcome = Finished(
+                                MessageStatus.interrupted,
+                                "".join(parts),
+                                DATABASE_DOWN,
+                                None,
+                                first_token_ms,
+                            )
                             break  # closes the model's stream: nothing more can be saved
                         last_save = time.monotonic()
                 else:  # the stream ended without its final line
-                    outcome = Finished(MessageStatus.interrupted, "".join(parts), None, None,
-                                       first_token_ms)
+                    outcome = Finished(
+                        MessageStatus.interrupted, "".join(parts), None, None, first_token_ms
+                    )
     except LLMError as error:
         outcome = Finished(MessageStatus.error, "".join(parts), error, None, first_token_ms)
     except TimeoutError:
-        outcome = Finished(MessageStatus.error, "".join(parts), LLMError(LLMFailure.timeout),
-                           None, first_token_ms)
+        outcome = Finished(
+            MessageStatus.error, "".join(parts), LLMError(LLMFailure.timeout), None, first_token_ms
+        )
     except GeneratorExit:
         status = MessageStatus.stopped
         raise
     finally:
         if outcome is None:  # closed early, cancelled, or failed: save what arrived
             final = Finished(status, "".join(parts), None, None, first_token_ms)
-            saved = await asyncio.shield(asyncio.to_thread(
-                save_outcome, turn.assistant_message_id, final))
+            saved = await asyncio.shield(
+                asyncio.to_thread(save_outcome, turn.assistant_message_id, final)
+            )
             _log_finished(turn, final, saved=saved)
     if outcome.error is DATABASE_DOWN:  # it just failed: no need to wait for another failure
         repairs.add(turn.assistant_message_id, outcome)
         saved = False
     else:
-        saved = await asyncio.shield(asyncio.to_thread(
-            save_outcome, turn.assistant_message_id, outcome))
+        saved = await asyncio.shield(
+            asyncio.to_thread(save_outcome, turn.assistant_message_id, outcome)
+        )
     _log_finished(turn, outcome, saved=saved)
     yield outcome if saved else replace(outcome, error=DATABASE_DOWN)
 
@@ -439,11 +527,18 @@ class AnswerRepairs:
         with self._lock:
             self._pending[message_id] = (outcome, deadline)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="energyapp-answer-repair",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="energyapp-answer-repair", daemon=True
+                )
                 self._thread.start()
-        log_event(APP_LOGGER, "answer_save_deferred", logging.WARNING, message_id=message_id,
-                  status=outcome.status.value, chars=len(outcome.content))
+        log_event(
+            APP_LOGGER,
+            "answer_save_deferred",
+            logging.WARNING,
+            message_id=message_id,
+            status=outcome.status.value,
+            chars=len(outcome.content),
+        )
 
     def pending(self) -> list[int]:
         with self._lock:
@@ -469,19 +564,32 @@ class AnswerRepairs:
                         time.sleep(delay)
                         delay = min(delay * 2, get_settings().db_retry_after_seconds)
                         break
-                    self._drop(message_id, outcome, "answer_save_abandoned", logging.ERROR,
-                               error=type(error).__name__)
+                    self._drop(
+                        message_id,
+                        outcome,
+                        "answer_save_abandoned",
+                        logging.ERROR,
+                        error=type(error).__name__,
+                    )
                 else:
                     self._drop(message_id, outcome, "answer_saved_late", logging.INFO)
                     delay = 0.25
 
-    def _drop(self, message_id: int, outcome: Finished, event: str, level: int,
-              **fields: str) -> None:
+    def _drop(
+        self, message_id: int, outcome: Finished, event: str, level: int, **fields: str
+    ) -> None:
         with self._lock:
             if self._pending.get(message_id, (None,))[0] is outcome:
                 del self._pending[message_id]
-        log_event(APP_LOGGER, event, level, message_id=message_id, status=outcome.status.value,
-                  chars=len(outcome.content), **fields)
+        log_event(
+            APP_LOGGER,
+            event,
+            level,
+            message_id=message_id,
+            status=outcome.status.value,
+            chars=len(outcome.content),
+            **fields,
+        )
 
 
 repairs = AnswerRepairs()

@@ -35,8 +35,13 @@ class ConversationView:
     @classmethod
     def of(cls, row: Conversation) -> ConversationView:
         assert row.id is not None
-        return cls(id=row.id, title=row.title, model=row.model,
-                   created_at=iso(row.created_at) or "", updated_at=iso(row.updated_at) or "")
+        return cls(
+            id=row.id,
+            title=row.title,
+            model=row.model,
+            created_at=iso(row.created_at) or "",
+            updated_at=iso(row.updated_at) or "",
+        )
 
 
 @dataclass(frozen=True)
@@ -54,10 +59,17 @@ class MessageView:
     @classmethod
     def of(cls, row: Message) -> MessageView:
         assert row.id is not None
-        return cls(id=row.id, role=row.role.value, content=row.content, status=row.status.value,
-                   model=row.model, created_at=iso(row.created_at) or "",
-                   prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
-                   total_duration_ms=row.total_duration_ms)
+        return cls(
+            id=row.id,
+            role=row.role.value,
+            content=row.content,
+            status=row.status.value,
+            model=row.model,
+            created_at=iso(row.created_at) or "",
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            total_duration_ms=row.total_duration_ms,
+        )
 
 
 def owned(db: Session, user_id: int, conversation_id: int) -> Conversation:
@@ -72,8 +84,9 @@ def like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-def list_for_user(user_id: int, *, search: str = "", limit: int = 50, offset: int = 0
-                  ) -> list[ConversationView]:
+def list_for_user(
+    user_id: int, *, search: str = "", limit: int = 50, offset: int = 0
+) -> list[ConversationView]:
     """Newest first; `search` matches the title or any message's text."""
     term = one_line(search or "")[:MAX_SEARCH]
     statement = select(Conversation).where(Conversation.owner_id == user_id)
@@ -84,15 +97,17 @@ def list_for_user(user_id: int, *, search: str = "", limit: int = 50, offset: in
         # common word 2 ms instead of 270 ms on a million messages (docs/benchmarks.md).
         in_messages = (
             select(Message.id)
-            .where(Message.conversation_id == Conversation.id,
-                   col(Message.content).ilike(pattern, escape="\\"))
+            .where(
+                Message.conversation_id == Conversation.id,
+                col(Message.content).ilike(pattern, escape="\\"),
+            )
             .offset(0)
             .exists()
         )
-        statement = statement.where(or_(col(Conversation.title).ilike(pattern, escape="\\"),
-                                        in_messages))
-    statement = statement.order_by(col(Conversation.updated_at).desc(),
-                                   col(Conversation.id).desc())
+        statement = statement.where(
+            or_(col(Conversation.title).ilike(pattern, escape="\\"), in_messages)
+        )
+    statement = statement.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
     with session_scope() as db:
         rows = db.exec(statement.offset(max(0, offset)).limit(max(1, min(limit, 500)))).all()
         return [ConversationView.of(r) for r in rows]
@@ -100,13 +115,15 @@ def list_for_user(user_id: int, *, search: str = "", limit: int = 50, offset: in
 
 def count_for_user(user_id: int) -> int:
     with session_scope() as db:
-        return db.exec(select(func.count()).select_from(Conversation)
-                       .where(Conversation.owner_id == user_id)).one()
+        return db.exec(
+            select(func.count()).select_from(Conversation).where(Conversation.owner_id == user_id)
+        ).one()
 
 
 def messages_of(db: Session, conversation_id: int) -> list[MessageView]:
-    rows = db.exec(select(Message).where(Message.conversation_id == conversation_id)
-                   .order_by(col(Message.id))).all()
+    rows = db.exec(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(col(Message.id))
+    ).all()
     return [MessageView.of(r) for r in rows]
 
 
@@ -125,13 +142,18 @@ def abandoned_answer(settings: Settings | None = None):  # noqa: ANN201 - SQL co
     now = utcnow()
     quiet = now - timedelta(seconds=silent_answer_seconds(settings))
     stale = now - timedelta(seconds=settings.stream_stale_seconds)
-    return and_(col(Message.status) == "streaming",
-                or_(col(Message.updated_at) <= stale,
-                    and_(col(Message.content) != "", col(Message.updated_at) <= quiet)))
+    return and_(
+        col(Message.status) == "streaming",
+        or_(
+            col(Message.updated_at) <= stale,
+            and_(col(Message.content) != "", col(Message.updated_at) <= quiet),
+        ),
+    )
 
 
-def interrupt_abandoned(db: Session, conversation_id: int | None = None,
-                        settings: Settings | None = None) -> int:
+def interrupt_abandoned(
+    db: Session, conversation_id: int | None = None, settings: Settings | None = None
+) -> int:
     """Mark abandoned answers (of one conversation, or all) `interrupted`; how many."""
     statement = update(Message).where(abandoned_answer(settings))
     if conversation_id is not None:
@@ -140,8 +162,9 @@ def interrupt_abandoned(db: Session, conversation_id: int | None = None,
     return result.rowcount  # type: ignore[attr-defined]
 
 
-def get_with_messages(user_id: int, conversation_id: int
-                      ) -> tuple[ConversationView, list[MessageView]]:
+def get_with_messages(
+    user_id: int, conversation_id: int
+) -> tuple[ConversationView, list[MessageView]]:
     """An answer whose process died (another app host, killed) reads as interrupted at once,
     not only after the periodic sweep."""
     with session_scope() as db:
@@ -191,15 +214,25 @@ def export(user_id: int, conversation_id: int, fmt: str) -> tuple[str, str, str]
     conversation, messages = get_with_messages(user_id, conversation_id)
     name = f"conversacion-{conversation.id}.{fmt}"
     if fmt == "json":
-        body = json.dumps({"conversation": asdict(conversation),
-                           "messages": [asdict(m) for m in messages]},
-                          ensure_ascii=False, indent=2)
+        body = json.dumps(
+            {"conversation": asdict(conversation), "messages": [asdict(m) for m in messages]},
+            ensure_ascii=False,
+            indent=2,
+        )
         return body, "application/json", name
-    lines = [f"# {conversation.title}", "", f"_Modelo: {conversation.model} · creada "
-             f"{conversation.created_at}_", ""]
+    lines = [
+        f"# {conversation.title}",
+        "",
+        f"_Modelo: {conversation.model} · creada {conversation.created_at}_",
+        "",
+    ]
     for message in messages:
         who = "Tú" if message.role == "user" else "Asistente"
         note = STATUS_NOTES.get(message.status)
-        lines += [f"## {who} · {message.created_at}" + (f" ({note})" if note else ""), "",
-                  message.content, ""]
+        lines += [
+            f"## {who} · {message.created_at}" + (f" ({note})" if note else ""),
+            "",
+            message.content,
+            "",
+        ]
     return "\n".join(lines), "text/markdown; charset=utf-8", name

@@ -55,8 +55,9 @@ class Busy(ServiceError):  # noqa: N818
         self.retry_after = max(1, retry_after)
 
 
-DATABASE_UNAVAILABLE = ("La base de datos no está disponible en este momento. "
-                        "Inténtalo de nuevo en unos segundos.")
+DATABASE_UNAVAILABLE = (
+    "La base de datos no está disponible en este momento. Inténtalo de nuevo en unos segundos."
+)
 
 
 class DatabaseUnavailable(ServiceError):  # noqa: N818

@@ -30,8 +30,15 @@ class Health:
 
     @property
     def failing(self) -> list[str]:
-        return [name for name, part in (("database", self.database), ("ollama", self.ollama),
-                                        ("logs", self.logs)) if not part.ok]
+        return [
+            name
+            for name, part in (
+                ("database", self.database),
+                ("ollama", self.ollama),
+                ("logs", self.logs),
+            )
+            if not part.ok
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         def part(p: PartHealth) -> dict[str, Any]:
@@ -64,12 +71,15 @@ def check_logs() -> PartHealth:
     from energyapp.logging_setup import write_failures
 
     failures = write_failures()
-    return PartHealth(ok=not failures, detail="; ".join(f"{name}: {reason}" for name, reason
-                                                         in sorted(failures.items())))
+    return PartHealth(
+        ok=not failures,
+        detail="; ".join(f"{name}: {reason}" for name, reason in sorted(failures.items())),
+    )
 
 
-async def _check_endpoint(url: str, model: str, settings: Settings, timeout: float
-                          ) -> dict[str, Any]:
+async def _check_endpoint(
+    url: str, model: str, settings: Settings, timeout: float
+) -> dict[str, Any]:
     try:
         version, tags = await asyncio.wait_for(
             asyncio.gather(fetch_version(url, timeout), get_client(settings, url).list()),
@@ -81,15 +91,21 @@ async def _check_endpoint(url: str, model: str, settings: Settings, timeout: flo
         return {"url": url, "ok": False, "detail": f"unreachable ({type(exc).__name__})"}
     names = {m.model for m in tags.models}
     present = model in names or f"{model}:latest" in names
-    return {"url": url, "ok": present, "detail": "" if present else "model not installed",
-            "version": version, "model_present": present}
+    return {
+        "url": url,
+        "ok": present,
+        "detail": "" if present else "model not installed",
+        "version": version,
+        "model_present": present,
+    }
 
 
 async def check_ollama(settings: Settings, timeout: float) -> PartHealth:
     """Healthy when at least one endpoint answers and has the configured model."""
     model = settings.ollama_model
-    results = await asyncio.gather(*(_check_endpoint(url, model, settings, timeout)
-                                     for url in settings.ollama_endpoints()))
+    results = await asyncio.gather(
+        *(_check_endpoint(url, model, settings, timeout) for url in settings.ollama_endpoints())
+    )
     healthy = [r for r in results if r["ok"]]
     best = healthy[0] if healthy else results[0]
     extra: dict[str, Any] = {"model": model}

@@ -101,8 +101,9 @@ def _account(*, email: str = "", user_id: int | None = None) -> _Account | None:
         return _Account(user.id, user.password_hash, user.is_active, UserView.of(user, settings))
 
 
-def _verified_account(email: str, password: str, rounds: int, ip: str | None
-                      ) -> tuple[_Account | None, str]:
+def _verified_account(
+    email: str, password: str, rounds: int, ip: str | None
+) -> tuple[_Account | None, str]:
     """The account whose current hash this password matches, else None and why ("unknown_email"
     or "bad_password"). Each check runs outside any transaction; if the hash changed meanwhile
     (a password change, or another login's upgrade), the password is checked again against the
@@ -110,8 +111,9 @@ def _verified_account(email: str, password: str, rounds: int, ip: str | None
     account = _account(email=email)
     for _ in range(3):
         with hashing(email=email, ip=ip):
-            valid = verify_password(password, account.password_hash if account else
-                                    dummy_hash(rounds))
+            valid = verify_password(
+                password, account.password_hash if account else dummy_hash(rounds)
+            )
         if account is None:
             return None, "unknown_email"
         if not valid:
@@ -132,9 +134,14 @@ def _upgrade_hash(account: _Account, password: str, rounds: int) -> None:
     except Busy:
         return
     with session_scope() as db:
-        changed = db.exec(update(User).where(
-            col(User.id) == account.id, col(User.password_hash) == account.password_hash,
-        ).values(password_hash=new_hash)).rowcount
+        changed = db.exec(
+            update(User)
+            .where(
+                col(User.id) == account.id,
+                col(User.password_hash) == account.password_hash,
+            )
+            .values(password_hash=new_hash)
+        ).rowcount
     if changed:
         log_event(AUTH_LOGGER, "password_rehashed", user_id=account.id)
 
@@ -157,8 +164,13 @@ def check_password(email: str, password: str, ip: str | None) -> UserView:
     throttle.clear("login", email)
     if needs_rehash(account.password_hash, settings.bcrypt_rounds):
         _upgrade_hash(account, password, settings.bcrypt_rounds)
-    log_event(AUTH_LOGGER, "password_ok", user_id=account.id, ip=ip,
-              second_factor=account.view.totp_enabled)
+    log_event(
+        AUTH_LOGGER,
+        "password_ok",
+        user_id=account.id,
+        ip=ip,
+        second_factor=account.view.totp_enabled,
+    )
     return account.view
 
 
@@ -179,8 +191,14 @@ def check_second_factor(user_id: int, code: str, ip: str | None) -> None:
             db.commit()
             raise NotAuthenticated(BAD_CODE)
         else:
-            audit.record(db, "recovery_code_used", actor_id=user.id, target_type="user",
-                         target_id=user.id, ip=ip)
+            audit.record(
+                db,
+                "recovery_code_used",
+                actor_id=user.id,
+                target_type="user",
+                target_id=user.id,
+                ip=ip,
+            )
         throttle.clear("totp", user.email)
         log_event(AUTH_LOGGER, "totp_ok", user_id=user.id, ip=ip, recovery=step is None)
 
@@ -189,10 +207,13 @@ def _spend_recovery_code(db, user: User, code: str) -> bool:  # noqa: ANN001 - S
     normalized = normalize_recovery_code(code)
     if normalized is None:
         return False
-    row = db.exec(select(RecoveryCode).where(
-        RecoveryCode.user_id == user.id, RecoveryCode.code_hash == hash_recovery_code(normalized),
-        RecoveryCode.used_at.is_(None),  # type: ignore[union-attr]
-    )).first()
+    row = db.exec(
+        select(RecoveryCode).where(
+            RecoveryCode.user_id == user.id,
+            RecoveryCode.code_hash == hash_recovery_code(normalized),
+            RecoveryCode.used_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).first()
     if row is None:
         return False
     row.used_at = utcnow()
@@ -205,6 +226,13 @@ def record_login(user_id: int, ip: str | None, channel: str) -> None:
         user = db.get(User, user_id)
         if user is not None:
             user.last_login_at = utcnow()
-        audit.record(db, "login", actor_id=user_id, target_type="user", target_id=user_id, ip=ip,
-                     channel=channel)
+        audit.record(
+            db,
+            "login",
+            actor_id=user_id,
+            target_type="user",
+            target_id=user_id,
+            ip=ip,
+            channel=channel,
+        )
     log_event(AUTH_LOGGER, "login_succeeded", user_id=user_id, ip=ip, channel=channel)

@@ -35,8 +35,9 @@ def new_request_id() -> str:
 
 def short_hash(value: str | None) -> str | None:
     """A stable 12-character reference to a value that must not be logged (a tab's token)."""
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12] if value \
-        else None
+    return (
+        hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12] if value else None
+    )
 
 
 @dataclass
@@ -85,8 +86,7 @@ class _Limiter:
                 if len(self.per_ip) < MAX_TRACKED_IPS:
                     self.per_ip[ip] = bucket
             # The IP's bucket first: one noisy client does not use up the others' share.
-            allowed = bucket.take(now, PER_IP_PER_MINUTE) and self.total.take(
-                now, TOTAL_PER_MINUTE)
+            allowed = bucket.take(now, PER_IP_PER_MINUTE) and self.total.take(now, TOTAL_PER_MINUTE)
             if not allowed:
                 self.suppressed += 1
                 if len(self.suppressed_ips) < MAX_TRACKED_IPS:
@@ -113,28 +113,65 @@ def admit(ip: str | None) -> bool:
     pending "suppressed" summary first."""
     allowed, report = _limiter.admit(ip or "-")
     if report is not None:
-        log_event(AUTH_LOGGER, f"{EVENT}_suppressed", logging.WARNING, lines=report[0],
-                  ips=report[1], window_s=int(WINDOW_SECONDS))
+        log_event(
+            AUTH_LOGGER,
+            f"{EVENT}_suppressed",
+            logging.WARNING,
+            lines=report[0],
+            ips=report[1],
+            window_s=int(WINDOW_SECONDS),
+        )
     return allowed
 
 
-def write(*, channel: str, reason: str, ip: str | None, user_agent: str | None,
-          request_id: str | None, user_id: int | None = None, **fields: Any) -> None:
+def write(
+    *,
+    channel: str,
+    reason: str,
+    ip: str | None,
+    user_agent: str | None,
+    request_id: str | None,
+    user_id: int | None = None,
+    **fields: Any,
+) -> None:
     """One `authorization_failed` line (call after `admit` said yes)."""
     clipped = {k: str(v)[:MAX_FIELD] if isinstance(v, str) else v for k, v in fields.items()}
-    log_event(AUTH_LOGGER, EVENT, logging.WARNING, channel=channel, reason=reason,
-              user_id=user_id, ip=ip or None, user_agent=(user_agent or "")[:MAX_FIELD] or None,
-              request_id=request_id, **clipped)
+    log_event(
+        AUTH_LOGGER,
+        EVENT,
+        logging.WARNING,
+        channel=channel,
+        reason=reason,
+        user_id=user_id,
+        ip=ip or None,
+        user_agent=(user_agent or "")[:MAX_FIELD] or None,
+        request_id=request_id,
+        **clipped,
+    )
 
 
-def authorization_failed(*, channel: str, reason: str, ip: str | None,
-                         user_agent: str | None, request_id: str | None,
-                         user_id: int | None = None, **fields: Any) -> bool:
+def authorization_failed(
+    *,
+    channel: str,
+    reason: str,
+    ip: str | None,
+    user_agent: str | None,
+    request_id: str | None,
+    user_id: int | None = None,
+    **fields: Any,
+) -> bool:
     """`admit` and `write` in one call; returns whether the line was written."""
     if not admit(ip):
         return False
-    write(channel=channel, reason=reason, ip=ip, user_agent=user_agent, request_id=request_id,
-          user_id=user_id, **fields)
+    write(
+        channel=channel,
+        reason=reason,
+        ip=ip,
+        user_agent=user_agent,
+        request_id=request_id,
+        user_id=user_id,
+        **fields,
+    )
     return True
 
 
@@ -160,8 +197,11 @@ def identify(bearer: str | None, cookie: str | None) -> tuple[int | None, str | 
 
         try:
             with session_scope() as db:
-                user_id = db.exec(select(AuthSession.user_id).where(
-                    AuthSession.token_hash == hash_token(cookie[:200]))).first()
+                user_id = db.exec(
+                    select(AuthSession.user_id).where(
+                        AuthSession.token_hash == hash_token(cookie[:200])
+                    )
+                ).first()
         except Exception:  # noqa: BLE001 - the database is down: the line goes without it
             return None, "cookie"
         return (user_id, "cookie") if user_id is not None else (None, "cookie_unknown")

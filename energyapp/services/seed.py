@@ -18,10 +18,21 @@ def seed_demo_accounts(settings: Settings) -> list[str]:
         for account in settings.demo_accounts:
             if find_by_email(session, account.email) is not None:
                 continue
-            user = create_user(session, email=account.email, name=account.name,
-                               password=account.password, role=account.role, is_demo=True)
-            audit.record(session, "demo_account_created", target_type="user",
-                         target_id=user.id, role=account.role.value)
+            user = create_user(
+                session,
+                email=account.email,
+                name=account.name,
+                password=account.password,
+                role=account.role,
+                is_demo=True,
+            )
+            audit.record(
+                session,
+                "demo_account_created",
+                target_type="user",
+                target_id=user.id,
+                role=account.role.value,
+            )
             created.append(user.email)
     if created:
         log_event(APP_LOGGER, "demo_accounts_seeded", count=len(created))

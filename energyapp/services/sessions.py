@@ -46,16 +46,22 @@ class NewSession:
     session_id: int
 
 
-def create_session(db: Session, user: User, ip: str | None, user_agent: str | None,
-                   channel: str = "web") -> NewSession:
+def create_session(
+    db: Session, user: User, ip: str | None, user_agent: str | None, channel: str = "web"
+) -> NewSession:
     """A new session row for a completed login."""
     settings = get_settings()
     token = new_token()
     now = utcnow()
     row = AuthSession(
-        token_hash=hash_token(token), user_id=user.id, ip=_clip(ip, 64),
-        user_agent=_clip(user_agent, MAX_USER_AGENT), channel=channel, created_at=now,
-        last_seen_at=now, expires_at=now + timedelta(hours=settings.session_absolute_hours),
+        token_hash=hash_token(token),
+        user_id=user.id,
+        ip=_clip(ip, 64),
+        user_agent=_clip(user_agent, MAX_USER_AGENT),
+        channel=channel,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=settings.session_absolute_hours),
     )
     db.add(row)
     db.flush()
@@ -101,8 +107,12 @@ def _resolved(db: Session, row: AuthSession | None, *, touch: bool) -> ResolvedS
     if stale and touch:
         row.last_seen_at = now
     assert row.id is not None
-    return ResolvedSession(session_id=row.id, user=UserView.of(user, get_settings()),
-                           needs_touch=stale and not touch, binding_key=row.token_hash[:24])
+    return ResolvedSession(
+        session_id=row.id,
+        user=UserView.of(user, get_settings()),
+        needs_touch=stale and not touch,
+        binding_key=row.token_hash[:24],
+    )
 
 
 def touch(session_id: int) -> None:
@@ -117,8 +127,11 @@ def list_active(user_id: int, current_id: int | None) -> list[SessionView]:
     with session_scope() as db:
         rows = db.exec(
             select(AuthSession)
-            .where(AuthSession.user_id == user_id, col(AuthSession.revoked_at).is_(None),
-                   AuthSession.expires_at > now)
+            .where(
+                AuthSession.user_id == user_id,
+                col(AuthSession.revoked_at).is_(None),
+                AuthSession.expires_at > now,
+            )
             .order_by(col(AuthSession.last_seen_at).desc())
         ).all()
         return [SessionView.of(row, current_id) for row in rows]
@@ -130,14 +143,18 @@ def end(db: Session, session_ids: list[int]) -> int:
     if not session_ids:
         return 0
     now = utcnow()
-    count = db.exec(update(AuthSession)
-                    .where(col(AuthSession.id).in_(session_ids),
-                           col(AuthSession.revoked_at).is_(None))
-                    .values(revoked_at=now)).rowcount  # type: ignore[call-overload]
-    db.exec(update(RefreshToken)
-            .where(col(RefreshToken.session_id).in_(session_ids),
-                   col(RefreshToken.revoked_at).is_(None))
-            .values(revoked_at=now))
+    count = db.exec(
+        update(AuthSession)
+        .where(col(AuthSession.id).in_(session_ids), col(AuthSession.revoked_at).is_(None))
+        .values(revoked_at=now)
+    ).rowcount  # type: ignore[call-overload]
+    db.exec(
+        update(RefreshToken)
+        .where(
+            col(RefreshToken.session_id).in_(session_ids), col(RefreshToken.revoked_at).is_(None)
+        )
+        .values(revoked_at=now)
+    )
     ui_tabs.announce_after_commit(db, session_ids=session_ids)
     return count
 
@@ -149,25 +166,34 @@ def revoke(user_id: int, session_id: int, ip: str | None = None) -> None:
         if row is None or row.user_id != user_id or row.revoked_at is not None:
             raise NotFound("La sesión no existe o ya fue cerrada.")
         end(db, [session_id])
-        audit.record(db, "session_revoked", actor_id=user_id, target_type="session",
-                     target_id=session_id, ip=ip)
+        audit.record(
+            db,
+            "session_revoked",
+            actor_id=user_id,
+            target_type="session",
+            target_id=session_id,
+            ip=ip,
+        )
 
 
 def revoke_all(db: Session, user_id: int, *, keep_id: int | None = None) -> int:
     """End every login of a user except `keep_id` (cookie sessions and refresh-token families,
     also families older than the one-login record); returns how many sessions were live."""
-    live = select(AuthSession.id).where(col(AuthSession.user_id) == user_id,
-                                        col(AuthSession.revoked_at).is_(None))
+    live = select(AuthSession.id).where(
+        col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
+    )
     if keep_id is not None:
         live = live.where(col(AuthSession.id) != keep_id)
     count = end(db, list(db.exec(live).all()))
-    families = (update(RefreshToken)
-                .where(col(RefreshToken.user_id) == user_id,
-                       col(RefreshToken.revoked_at).is_(None))
-                .values(revoked_at=utcnow()))
+    families = (
+        update(RefreshToken)
+        .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
     if keep_id is not None:
-        families = families.where(or_(col(RefreshToken.session_id).is_(None),
-                                      col(RefreshToken.session_id) != keep_id))
+        families = families.where(
+            or_(col(RefreshToken.session_id).is_(None), col(RefreshToken.session_id) != keep_id)
+        )
     db.exec(families)
     return count
 
@@ -175,23 +201,38 @@ def revoke_all(db: Session, user_id: int, *, keep_id: int | None = None) -> int:
 def revoke_others(user_id: int, current_id: int | None, ip: str | None = None) -> int:
     with session_scope() as db:
         count = revoke_all(db, user_id, keep_id=current_id)
-        audit.record(db, "sessions_revoked", actor_id=user_id, target_type="user",
-                     target_id=user_id, ip=ip, count=count)
+        audit.record(
+            db,
+            "sessions_revoked",
+            actor_id=user_id,
+            target_type="user",
+            target_id=user_id,
+            ip=ip,
+            count=count,
+        )
     return count
 
 
 def record_api_logout(user_id: int, ip: str | None) -> None:
     with session_scope() as db:
-        audit.record(db, "logout", actor_id=user_id, target_type="user", target_id=user_id,
-                     ip=ip, channel="api")
+        audit.record(
+            db,
+            "logout",
+            actor_id=user_id,
+            target_type="user",
+            target_id=user_id,
+            ip=ip,
+            channel="api",
+        )
     log_event(AUTH_LOGGER, "logout", user_id=user_id, ip=ip, channel="api")
 
 
 def logout(session_id: int, user_id: int, ip: str | None) -> None:
     with session_scope() as db:
         end(db, [session_id])
-        audit.record(db, "logout", actor_id=user_id, target_type="session",
-                     target_id=session_id, ip=ip)
+        audit.record(
+            db, "logout", actor_id=user_id, target_type="session", target_id=session_id, ip=ip
+        )
     log_event(AUTH_LOGGER, "logout", user_id=user_id, ip=ip)
 
 
@@ -200,11 +241,14 @@ def issue_ticket(user_id: int, user_agent: str | None) -> str:
     settings = get_settings()
     ticket = new_token()
     with session_scope() as db:
-        db.add(LoginTicket(
-            ticket_hash=hash_token(ticket), user_id=user_id,
-            user_agent=_clip(user_agent, MAX_USER_AGENT),
-            expires_at=utcnow() + timedelta(seconds=settings.login_ticket_seconds),
-        ))
+        db.add(
+            LoginTicket(
+                ticket_hash=hash_token(ticket),
+                user_id=user_id,
+                user_agent=_clip(user_agent, MAX_USER_AGENT),
+                expires_at=utcnow() + timedelta(seconds=settings.login_ticket_seconds),
+            )
+        )
     return ticket
 
 
@@ -213,8 +257,9 @@ def redeem_ticket(ticket: str, ip: str | None, user_agent: str | None) -> str:
     if not ticket or len(ticket) > 200:
         raise NotAuthenticated("El enlace de inicio de sesión no es válido.")
     with session_scope() as db:
-        row = db.exec(select(LoginTicket).where(LoginTicket.ticket_hash == hash_token(ticket))
-                      ).first()
+        row = db.exec(
+            select(LoginTicket).where(LoginTicket.ticket_hash == hash_token(ticket))
+        ).first()
         now = utcnow()
         if row is None or row.used_at is not None or row.expires_at <= now:
             raise NotAuthenticated("El enlace de inicio de sesión expiró. Vuelve a ingresar.")

@@ -19,10 +19,14 @@ from energyapp.services.login import check_second_factor, hashing, refuse_if_loc
 from energyapp.settings import get_settings
 
 BAD_CODE = "El código no es válido. Revisa la hora de tu teléfono e inténtalo de nuevo."
-DEMO_SETUP = ("Las cuentas de demostración no pueden activar la verificación en dos pasos: "
-              "las comparten todos los visitantes.")
-DEMO_DISABLE = ("Las cuentas de demostración no pueden desactivar la verificación en dos "
-                "pasos: las comparten todos los visitantes.")
+DEMO_SETUP = (
+    "Las cuentas de demostración no pueden activar la verificación en dos pasos: "
+    "las comparten todos los visitantes."
+)
+DEMO_DISABLE = (
+    "Las cuentas de demostración no pueden desactivar la verificación en dos "
+    "pasos: las comparten todos los visitantes."
+)
 
 
 @dataclass(frozen=True)
@@ -74,16 +78,19 @@ def confirm_setup(user_id: int, code: str, ip: str | None) -> list[str]:
         user.totp_last_step = step
         codes = totp.new_recovery_codes(settings.recovery_code_count)
         db.exec(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
-        db.add_all(RecoveryCode(user_id=user_id, code_hash=totp.hash_recovery_code(c))
-                   for c in codes)
-        audit.record(db, "totp_enabled", actor_id=user_id, target_type="user",
-                     target_id=user_id, ip=ip)
+        db.add_all(
+            RecoveryCode(user_id=user_id, code_hash=totp.hash_recovery_code(c)) for c in codes
+        )
+        audit.record(
+            db, "totp_enabled", actor_id=user_id, target_type="user", target_id=user_id, ip=ip
+        )
     log_event(AUTH_LOGGER, "totp_enabled", user_id=user_id, ip=ip)
     return codes
 
 
-def disable(user_id: int, password: str, code: str, ip: str | None,
-            keep_session_id: int | None = None) -> None:
+def disable(
+    user_id: int, password: str, code: str, ip: str | None, keep_session_id: int | None = None
+) -> None:
     """Needs the password and a current code (or a recovery code). A wrong one counts toward
     the account's login lockout, and a locked account is refused with Throttled. Every other
     session and every refresh-token family of the user end; `keep_session_id` (the caller's
@@ -98,8 +105,7 @@ def disable(user_id: int, password: str, code: str, ip: str | None,
         valid = verify_password(password or "", stored)
     if not valid:
         throttle.record_failure("login", email, None)
-        log_event(AUTH_LOGGER, "totp_disable_failed", user_id=user_id, ip=ip,
-                  reason="bad_password")
+        log_event(AUTH_LOGGER, "totp_disable_failed", user_id=user_id, ip=ip, reason="bad_password")
         raise InvalidInput("La contraseña no es correcta.")
     try:
         check_second_factor(user_id, code, ip)
@@ -115,6 +121,13 @@ def disable(user_id: int, password: str, code: str, ip: str | None,
         user.totp_last_step = None
         db.exec(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
         revoked = sessions.revoke_all(db, user_id, keep_id=keep_session_id)
-        audit.record(db, "totp_disabled", actor_id=user_id, target_type="user",
-                     target_id=user_id, ip=ip, sessions_revoked=revoked)
+        audit.record(
+            db,
+            "totp_disabled",
+            actor_id=user_id,
+            target_type="user",
+            target_id=user_id,
+            ip=ip,
+            sessions_revoked=revoked,
+        )
     log_event(AUTH_LOGGER, "totp_disabled", user_id=user_id, ip=ip)

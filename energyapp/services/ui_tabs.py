@@ -57,11 +57,13 @@ def announce(reset: Reset) -> None:
             logger.exception("tab_reset_listener_failed")
 
 
-def announce_after_commit(db: Session, *, session_ids: Iterable[int] = (),
-                          user_ids: Iterable[int] = ()) -> None:
+def announce_after_commit(
+    db: Session, *, session_ids: Iterable[int] = (), user_ids: Iterable[int] = ()
+) -> None:
     """Announce once `db`'s transaction commits (never for a rolled-back change)."""
     pending: dict[str, set[int]] = db.info.setdefault(
-        "energyapp_tab_reset", {"sessions": set(), "users": set()})
+        "energyapp_tab_reset", {"sessions": set(), "users": set()}
+    )
     first = not pending["sessions"] and not pending["users"]
     pending["sessions"].update(session_ids)
     pending["users"].update(user_ids)
@@ -102,14 +104,20 @@ def tokens_for(reset: Reset) -> list[str]:
     with session_scope() as db:
         tokens: set[str] = set()
         if reset.session_ids:
-            tokens.update(db.exec(select(UiTab.client_token).where(
-                col(UiTab.session_id).in_(reset.session_ids))).all())
+            tokens.update(
+                db.exec(
+                    select(UiTab.client_token).where(col(UiTab.session_id).in_(reset.session_ids))
+                ).all()
+            )
             db.exec(delete(UiTab).where(col(UiTab.session_id).in_(reset.session_ids)))
         if reset.user_ids:
-            tokens.update(db.exec(
-                select(UiTab.client_token).join(AuthSession,
-                                                col(AuthSession.id) == UiTab.session_id)
-                .where(col(AuthSession.user_id).in_(reset.user_ids))).all())
+            tokens.update(
+                db.exec(
+                    select(UiTab.client_token)
+                    .join(AuthSession, col(AuthSession.id) == UiTab.session_id)
+                    .where(col(AuthSession.user_id).in_(reset.user_ids))
+                ).all()
+            )
         return sorted(tokens)
 
 
@@ -119,12 +127,14 @@ def take_expired() -> list[str]:
     settings = get_settings()
     now = utcnow()
     with session_scope() as db:
-        ended = select(AuthSession.id).where(or_(
-            col(AuthSession.revoked_at).is_not(None),
-            col(AuthSession.expires_at) <= now,
-            col(AuthSession.last_seen_at) <= now - timedelta(
-                minutes=settings.session_idle_minutes),
-        ))
+        ended = select(AuthSession.id).where(
+            or_(
+                col(AuthSession.revoked_at).is_not(None),
+                col(AuthSession.expires_at) <= now,
+                col(AuthSession.last_seen_at)
+                <= now - timedelta(minutes=settings.session_idle_minutes),
+            )
+        )
         rows = db.exec(select(UiTab.client_token).where(col(UiTab.session_id).in_(ended))).all()
         if rows:
             db.exec(delete(UiTab).where(col(UiTab.client_token).in_(rows)))

@@ -18,8 +18,10 @@ def must_setup_totp(user: User, settings: Settings) -> bool:
     a demo account, which may not set it up (it would lock every other visitor out)."""
     if user.totp_enabled or user.is_demo:
         return False
-    return (email_domain(user.email) in settings.totp_autosetup_domains
-            or user.role in settings.totp_required_roles)
+    return (
+        email_domain(user.email) in settings.totp_autosetup_domains
+        or user.role in settings.totp_required_roles
+    )
 
 
 def can_change_password(user: User, settings: Settings) -> bool:
@@ -72,17 +74,41 @@ def iso(value: datetime | None) -> str | None:
 
 
 def browser_label(user_agent: str) -> str:
-    """"Chrome en Linux" from a User-Agent string, for the sessions list."""
+    """ "Chrome en Linux" from a User-Agent string, for the sessions list."""
     ua = user_agent or ""
-    browser = next((name for key, name in (
-        ("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-        ("Chromium/", "Chromium"), ("Safari/", "Safari"), ("curl/", "curl"),
-        ("python-httpx", "Cliente API"), ("python-requests", "Cliente API"),
-    ) if key in ua), "Navegador desconocido")
-    system = next((name for key, name in (
-        ("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
-        ("Mac OS X", "macOS"), ("Linux", "Linux"),
-    ) if key in ua), "")
+    browser = next(
+        (
+            name
+            for key, name in (
+                ("Edg/", "Edge"),
+                ("OPR/", "Opera"),
+                ("Firefox/", "Firefox"),
+                ("Chrome/", "Chrome"),
+                ("Chromium/", "Chromium"),
+                ("Safari/", "Safari"),
+                ("curl/", "curl"),
+                ("python-httpx", "Cliente API"),
+                ("python-requests", "Cliente API"),
+            )
+            if key in ua
+        ),
+        "Navegador desconocido",
+    )
+    system = next(
+        (
+            name
+            for key, name in (
+                ("Android", "Android"),
+                ("iPhone", "iPhone"),
+                ("iPad", "iPad"),
+                ("Windows", "Windows"),
+                ("Mac OS X", "macOS"),
+                ("Linux", "Linux"),
+            )
+            if key in ua
+        ),
+        "",
+    )
     return f"{browser} en {system}" if system else browser
 
 
@@ -99,6 +125,12 @@ class SessionView:
     @classmethod
     def of(cls, row: AuthSession, current_id: int | None) -> SessionView:
         assert row.id is not None
-        return cls(id=row.id, ip=row.ip or "", user_agent=row.user_agent or "",
-                   created_at=iso(row.created_at) or "", last_seen_at=iso(row.last_seen_at) or "",
-                   current=row.id == current_id, channel=row.channel or "web")
+        return cls(
+            id=row.id,
+            ip=row.ip or "",
+            user_agent=row.user_agent or "",
+            created_at=iso(row.created_at) or "",
+            last_seen_at=iso(row.last_seen_at) or "",
+            current=row.id == current_id,
+            channel=row.channel or "web",
+        )

@@ -24,30 +24,47 @@ from energyapp.states.gate import caller, gated
 PAGE = 50
 ROLE_LABELS = {"admin": "Administrador", "supervisor": "Supervisor", "trabajador": "Trabajador"}
 ACTION_LABELS = {
-    "login": "Inicio de sesión", "logout": "Cierre de sesión",
+    "login": "Inicio de sesión",
+    "logout": "Cierre de sesión",
     "conversation_viewed": "Conversación revisada",
-    "conversation_reassigned": "Conversación reasignada", "role_changed": "Rol cambiado",
-    "user_activated": "Usuario activado", "user_deactivated": "Usuario desactivado",
-    "totp_enabled": "2FA activada", "totp_disabled": "2FA desactivada",
-    "totp_reset": "2FA reiniciada", "password_changed": "Contraseña cambiada",
-    "session_revoked": "Sesión cerrada", "sessions_revoked": "Sesiones cerradas",
-    "user_registered": "Registro", "user_unlocked": "Cuenta desbloqueada",
+    "conversation_reassigned": "Conversación reasignada",
+    "role_changed": "Rol cambiado",
+    "user_activated": "Usuario activado",
+    "user_deactivated": "Usuario desactivado",
+    "totp_enabled": "2FA activada",
+    "totp_disabled": "2FA desactivada",
+    "totp_reset": "2FA reiniciada",
+    "password_changed": "Contraseña cambiada",
+    "session_revoked": "Sesión cerrada",
+    "sessions_revoked": "Sesiones cerradas",
+    "user_registered": "Registro",
+    "user_unlocked": "Cuenta desbloqueada",
     "recovery_code_used": "Código de recuperación usado",
     "demo_account_created": "Cuenta demo creada",
 }
 
 
 def _user_row(row: UserRow) -> dict[str, str]:
-    return {"id": str(row.id), "name": row.name, "email": row.email, "role": row.role,
-            "role_label": ROLE_LABELS.get(row.role, row.role),
-            "active": "1" if row.is_active else "", "totp": "1" if row.totp_enabled else "",
-            "count": str(row.conversation_count),
-            "last_login": local_time(row.last_login_at) or "nunca"}
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "email": row.email,
+        "role": row.role,
+        "role_label": ROLE_LABELS.get(row.role, row.role),
+        "active": "1" if row.is_active else "",
+        "totp": "1" if row.totp_enabled else "",
+        "count": str(row.conversation_count),
+        "last_login": local_time(row.last_login_at) or "nunca",
+    }
 
 
 def _conversation_row(row: ConversationRow) -> dict[str, str]:
-    return {"id": str(row.id), "title": row.title, "updated": local_time(row.updated_at),
-            "count": str(row.message_count)}
+    return {
+        "id": str(row.id),
+        "title": row.title,
+        "updated": local_time(row.updated_at),
+        "count": str(row.message_count),
+    }
 
 
 def _audit_row(row: AuditRow) -> dict[str, str]:
@@ -58,10 +75,15 @@ def _audit_row(row: AuditRow) -> dict[str, str]:
         except (ValueError, AttributeError):
             details = row.details
     target = f"{row.target_type} #{row.target_id}" if row.target_type else ""
-    return {"id": str(row.id), "time": local_time(row.created_at, "%d-%m-%Y %H:%M:%S"),
-            "actor": row.actor_email or "sistema",
-            "action": ACTION_LABELS.get(row.action, row.action), "target": target,
-            "details": details, "ip": row.ip or ""}
+    return {
+        "id": str(row.id),
+        "time": local_time(row.created_at, "%d-%m-%Y %H:%M:%S"),
+        "actor": row.actor_email or "sistema",
+        "action": ACTION_LABELS.get(row.action, row.action),
+        "target": target,
+        "details": details,
+        "ip": row.ip or "",
+    }
 
 
 class AdminState(rx.State):
@@ -99,8 +121,9 @@ class AdminState(rx.State):
 
     @rx.var
     def selected_conversation(self) -> dict[str, str]:
-        return next((c for c in self.conversations
-                     if c["id"] == str(self.selected_conversation_id)), {})
+        return next(
+            (c for c in self.conversations if c["id"] == str(self.selected_conversation_id)), {}
+        )
 
     async def _run(self, call, *args: object, **kwargs: object):  # noqa: ANN001, ANN202
         """Call a service in a thread; a refusal becomes the Spanish message on the page."""
@@ -117,16 +140,16 @@ class AdminState(rx.State):
         self.is_admin, self.error, self.notice = actor.role == "admin", "", ""
         await self._load_users(actor, reset=True)
         targets = await self._run(admin.reassign_targets, actor)
-        self.targets = [{"id": str(t.id), "label": f"{t.name} · {t.email}"}
-                        for t in targets or []]
+        self.targets = [{"id": str(t.id), "label": f"{t.name} · {t.email}"} for t in targets or []]
         if self.selected_user_id:
             await self._load_conversations(actor)
         return None
 
     async def _load_users(self, actor: UserView, reset: bool) -> None:
         offset = 0 if reset else len(self.users)
-        rows = await self._run(admin.list_users, actor, search=self.user_search,
-                               limit=PAGE + 1, offset=offset)
+        rows = await self._run(
+            admin.list_users, actor, search=self.user_search, limit=PAGE + 1, offset=offset
+        )
         if rows is None:
             return
         page = [_user_row(r) for r in rows[:PAGE]]
@@ -151,8 +174,9 @@ class AdminState(rx.State):
             row = await self._run(admin.user_row, actor, self.selected_user_id)
             self.selected_user = _user_row(row) if row else {}
         offset = 0 if reset else len(self.conversations)
-        rows = await self._run(admin.user_conversations, actor, self.selected_user_id,
-                               limit=PAGE + 1, offset=offset)
+        rows = await self._run(
+            admin.user_conversations, actor, self.selected_user_id, limit=PAGE + 1, offset=offset
+        )
         if rows is None:
             self.conversations, self.selected_user_id, self.selected_user = [], 0, {}
             return
@@ -192,9 +216,17 @@ class AdminState(rx.State):
         if messages is None:
             self.selected_conversation_id, self.messages = 0, []
             return None
-        self.messages = [{"id": str(m.id), "role": m.role, "content": m.content,
-                          "status": m.status, "note": STATUS_NOTES.get(m.status, ""),
-                          "time": local_time(m.created_at)} for m in messages]
+        self.messages = [
+            {
+                "id": str(m.id),
+                "role": m.role,
+                "content": m.content,
+                "status": m.status,
+                "note": STATUS_NOTES.get(m.status, ""),
+                "time": local_time(m.created_at),
+            }
+            for m in messages
+        ]
         self.reassign_to = ""
         return None
 
@@ -211,8 +243,9 @@ class AdminState(rx.State):
             self.error = "Elige a quién reasignar la conversación."
             return None
         self.error = ""
-        moved = await self._run(admin.reassign, actor, self.selected_conversation_id, target,
-                                client_ip(self))
+        moved = await self._run(
+            admin.reassign, actor, self.selected_conversation_id, target, client_ip(self)
+        )
         if moved is None:
             return None
         # Follow the conversation to its new owner, still selected.
@@ -230,8 +263,9 @@ class AdminState(rx.State):
         if not self.selected_user_id or target is None:
             self.error = "Elige a quién pasar todas las conversaciones."
             return None
-        moved = await self._run(admin.reassign_all, actor, self.selected_user_id, target,
-                                client_ip(self))
+        moved = await self._run(
+            admin.reassign_all, actor, self.selected_user_id, target, client_ip(self)
+        )
         if moved is None:
             return None
         await self._load_users(actor, reset=True)
@@ -241,8 +275,13 @@ class AdminState(rx.State):
         return rx.toast.success(self.notice)
 
     # --- user management (admins) ---------------------------------------------------------
-    async def _manage(self, call, *args: object, done: str,  # noqa: ANN001
-                      **kwargs: object) -> rx.event.EventSpec | None:
+    async def _manage(
+        self,
+        call,  # noqa: ANN001
+        *args: object,
+        done: str,
+        **kwargs: object,
+    ) -> rx.event.EventSpec | None:
         actor = caller().user
         self.error = ""
         result = await self._run(call, actor, self.selected_user_id, *args, **kwargs)
@@ -256,19 +295,24 @@ class AdminState(rx.State):
 
     @gated(Access.staff)
     async def set_role(self, role: str) -> rx.event.EventSpec | None:
-        return await self._manage(admin.update_user, role=str(role)[:20], ip=client_ip(self),
-                                  done="Rol actualizado.")
+        return await self._manage(
+            admin.update_user, role=str(role)[:20], ip=client_ip(self), done="Rol actualizado."
+        )
 
     @gated(Access.staff)
     async def set_active(self, active: bool) -> rx.event.EventSpec | None:
         return await self._manage(
-            admin.update_user, is_active=bool(active), ip=client_ip(self),
-            done="Usuario activado." if active else "Usuario desactivado y desconectado.")
+            admin.update_user,
+            is_active=bool(active),
+            ip=client_ip(self),
+            done="Usuario activado." if active else "Usuario desactivado y desconectado.",
+        )
 
     @gated(Access.staff)
     async def reset_two_factor(self) -> rx.event.EventSpec | None:
-        return await self._manage(admin.reset_two_factor, client_ip(self),
-                                  done="Verificación en dos pasos reiniciada.")
+        return await self._manage(
+            admin.reset_two_factor, client_ip(self), done="Verificación en dos pasos reiniciada."
+        )
 
     @gated(Access.staff)
     async def unlock(self) -> rx.event.EventSpec | None:
@@ -278,9 +322,15 @@ class AdminState(rx.State):
     async def load_user_sessions(self) -> rx.event.EventSpec | None:
         actor = caller().user
         rows = await self._run(admin.user_sessions, actor, self.selected_user_id)
-        self.user_sessions = [{"id": str(s.id), "browser": browser_label(s.user_agent),
-                               "ip": s.ip or "—", "last_seen": local_time(s.last_seen_at)}
-                              for s in rows or []]
+        self.user_sessions = [
+            {
+                "id": str(s.id),
+                "browser": browser_label(s.user_agent),
+                "ip": s.ip or "—",
+                "last_seen": local_time(s.last_seen_at),
+            }
+            for s in rows or []
+        ]
         return None
 
     @gated(Access.staff)
@@ -289,8 +339,9 @@ class AdminState(rx.State):
         target = _id(session_id)
         if target is None:
             return None
-        await self._run(admin.revoke_user_session, actor, self.selected_user_id, target,
-                        client_ip(self))
+        await self._run(
+            admin.revoke_user_session, actor, self.selected_user_id, target, client_ip(self)
+        )
         return AdminState.load_user_sessions
 
     # --- audit ------------------------------------------------------------------------------
@@ -323,17 +374,25 @@ class AdminState(rx.State):
         self.error = ""
         offset = len(self.audit_rows) if more is True else 0
         rows = await self._run(  # the service checks the dates (bounded, AAAA-MM-DD)
-            admin.audit_events, actor, actor_id=_id(self.audit_actor),
+            admin.audit_events,
+            actor,
+            actor_id=_id(self.audit_actor),
             action="" if self.audit_action == "todas" else self.audit_action,
-            date_from=self.audit_from, date_to=self.audit_to, limit=PAGE + 1, offset=offset)
+            date_from=self.audit_from,
+            date_to=self.audit_to,
+            limit=PAGE + 1,
+            offset=offset,
+        )
         if rows is None:
             return None
         page = [_audit_row(r) for r in rows[:PAGE]]
         self.audit_rows = [*self.audit_rows, *page] if more is True else page
         self.audit_more = len(rows) > PAGE
         actions = await self._run(admin.audit_actions)
-        self.audit_actions = [{"value": "todas", "label": "Todas"}, *(
-            {"value": a, "label": ACTION_LABELS.get(a, a)} for a in actions or [])]
+        self.audit_actions = [
+            {"value": "todas", "label": "Todas"},
+            *({"value": a, "label": ACTION_LABELS.get(a, a)} for a in actions or []),
+        ]
         return None
 
     @gated(Access.staff)

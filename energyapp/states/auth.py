@@ -24,8 +24,15 @@ from energyapp.states.gate import (
     unbind_tab,
 )
 
-__all__ = ["SETUP_2FA_ROUTE", "AuthState", "client_ip", "complete_login", "full_navigation",
-           "login_redirect", "user_agent"]
+__all__ = [
+    "SETUP_2FA_ROUTE",
+    "AuthState",
+    "client_ip",
+    "complete_login",
+    "full_navigation",
+    "login_redirect",
+    "user_agent",
+]
 
 ROLE_LABELS = {"admin": "Administrador", "supervisor": "Supervisor", "trabajador": "Trabajador"}
 
@@ -44,7 +51,8 @@ def post_navigation(url: str) -> rx.event.EventSpec:
     """A real page load by POST (a form submitted from the page: same-origin, no body)."""
     return rx.call_script(
         "(() => { const f = document.createElement('form'); f.method = 'POST'; "
-        f"f.action = {json.dumps(url)}; document.body.appendChild(f); f.submit(); }})()")
+        f"f.action = {json.dumps(url)}; document.body.appendChild(f); f.submit(); }})()"
+    )
 
 
 def complete_login(user_id: int, ip: str, agent: str, next_path: str | None) -> str:
@@ -109,6 +117,7 @@ class AuthState(rx.State):
     async def logout(self) -> rx.event.EventSpec:
         resolved = caller()
         await unbind_tab(self)  # this tab leaves by itself: no reset pushed to it
-        await asyncio.to_thread(sessions.logout, resolved.session_id, resolved.user.id,
-                                client_ip(self))
+        await asyncio.to_thread(
+            sessions.logout, resolved.session_id, resolved.user.id, client_ip(self)
+        )
         return post_navigation("/api/auth/signout")

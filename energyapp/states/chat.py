@@ -78,7 +78,7 @@ class LiveAnswerState(rx.State):
             cut = tail.rfind("\n\n", 0, cut)
         if cut != -1:
             self.frozen += tail[: cut + 2]
-            tail = tail[cut + 2:]
+            tail = tail[cut + 2 :]
         self.tail = tail
         self.waiting = False
 
@@ -124,8 +124,9 @@ class ChatState(rx.State):
             # A reconnect after the host running this tab's answer died (another host now):
             # nothing streams any more once the saved answer reads as interrupted.
             try:
-                _view, saved = await asyncio.to_thread(conversations.get_with_messages,
-                                                       resolved.user.id, self.active_id)
+                _view, saved = await asyncio.to_thread(
+                    conversations.get_with_messages, resolved.user.id, self.active_id
+                )
             except ServiceError:  # no longer ours (reassigned, deleted)
                 saved = []
             if not any(m.status == "streaming" for m in saved):
@@ -136,8 +137,12 @@ class ChatState(rx.State):
         return None
 
     async def _reload_list(self, user_id: int) -> None:
-        views = await asyncio.to_thread(conversations.list_for_user, user_id, search=self.search,
-                                        limit=get_settings().conversations_page_size)
+        views = await asyncio.to_thread(
+            conversations.list_for_user,
+            user_id,
+            search=self.search,
+            limit=get_settings().conversations_page_size,
+        )
         self.conversations = [conversation_row(v) for v in views]
         self.list_loaded = True
 
@@ -182,8 +187,9 @@ class ChatState(rx.State):
             return None
         self.messages_loading, self.error = True, ""
         try:
-            view, messages = await asyncio.to_thread(conversations.get_with_messages,
-                                                     resolved.user.id, target)
+            view, messages = await asyncio.to_thread(
+                conversations.get_with_messages, resolved.user.id, target
+            )
         except ServiceError as exc:
             self.active_id, self.messages, self.error = 0, [], exc.message
             await self._reload_list(resolved.user.id)
@@ -218,8 +224,7 @@ class ChatState(rx.State):
             (await self.get_state(LiveAnswerState))._begin()
         try:
             model = await self._choose_model(requested_model)
-            turn = await asyncio.to_thread(chat.start_turn, user_id, conversation_id, text,
-                                           model)
+            turn = await asyncio.to_thread(chat.start_turn, user_id, conversation_id, text, model)
         except Exception as exc:  # noqa: BLE001 - re-raised unless a refusal or an outage
             await self._not_started(exc, login_key)  # the draft stays as the user wrote it
             return
@@ -306,14 +311,16 @@ class ChatState(rx.State):
             await stream.aclose()  # an early exit saves the partial answer as "stopped"
         await self._show_final(turn, user_id, login_key, outcome, "".join(received))
 
-    async def _show_final(self, turn: Turn, user_id: int, login_key: str,
-                          outcome: Finished | None, received: str = "") -> None:
+    async def _show_final(
+        self, turn: Turn, user_id: int, login_key: str, outcome: Finished | None, received: str = ""
+    ) -> None:
         unsaved = chat.unsaved(outcome)  # the database went away: it is saved once back
         final = None
         if not unsaved:
             try:
-                _view, saved = await asyncio.to_thread(conversations.get_with_messages,
-                                                       user_id, turn.conversation_id)
+                _view, saved = await asyncio.to_thread(
+                    conversations.get_with_messages, user_id, turn.conversation_id
+                )
                 final = next(m for m in saved if m.id == turn.assistant_message_id)
             except (ServiceError, StopIteration):  # deleted meanwhile
                 final = None
@@ -332,8 +339,11 @@ class ChatState(rx.State):
             if not await still_bound(self, login_key):
                 return  # the tab was reset for another session: show it nothing
             (await self.get_state(LiveAnswerState))._end()
-            if (final is not None and turn.conversation_id == self.active_id
-                    and all(m["id"] != str(final.id) for m in self.messages)):  # not reloaded
+            if (
+                final is not None
+                and turn.conversation_id == self.active_id
+                and all(m["id"] != str(final.id) for m in self.messages)
+            ):  # not reloaded
                 self.messages = [*self.messages, message_row(final, note)]
             self.sending = False
             try:
@@ -361,8 +371,9 @@ class ChatState(rx.State):
         if not self.active_id:
             return None
         try:
-            view = await asyncio.to_thread(conversations.rename, resolved.user.id,
-                                           self.active_id, self.rename_value)
+            view = await asyncio.to_thread(
+                conversations.rename, resolved.user.id, self.active_id, self.rename_value
+            )
         except ServiceError as exc:
             self.error = exc.message
             return None
@@ -376,8 +387,9 @@ class ChatState(rx.State):
         if not self.active_id or self.sending:
             return None
         try:
-            await asyncio.to_thread(conversations.delete_conversation, resolved.user.id,
-                                    self.active_id)
+            await asyncio.to_thread(
+                conversations.delete_conversation, resolved.user.id, self.active_id
+            )
         except ServiceError as exc:
             self.error = exc.message
             return None

@@ -97,8 +97,9 @@ _forgetters: list[tuple[type[BaseState], tuple[str, ...], Callable[[Any], None]]
 PAGE_LOAD_HANDLERS = ("hydrate", "on_load_internal")
 
 
-def forget_when_leaving(state_cls: type[BaseState], pages: tuple[str, ...],
-                        forget: Callable[[Any], None]) -> None:
+def forget_when_leaving(
+    state_cls: type[BaseState], pages: tuple[str, ...], forget: Callable[[Any], None]
+) -> None:
     """Call `forget(state)` whenever a page other than `pages` loads in the tab, and when the
     tab's socket disconnects (states/tab_reset.py)."""
     _forgetters.append((state_cls, pages, forget))
@@ -107,8 +108,7 @@ def forget_when_leaving(state_cls: type[BaseState], pages: tuple[str, ...],
 async def forget_secrets(root: BaseState, path: str | None) -> None:
     """Run the forgetters whose pages do not include `path` (None: all of them)."""
     for state_cls, pages, forget in _forgetters:
-        if path is None or not any(path == page or path.startswith(page + "/")
-                                   for page in pages):
+        if path is None or not any(path == page or path.startswith(page + "/") for page in pages):
             forget(await root.get_state(state_cls))
 
 
@@ -139,8 +139,10 @@ def session_token(headers: dict[str, str]) -> str | None:
 def client_ip(state: BaseState) -> str:
     """The socket's peer; X-Forwarded-For only when that peer is a trusted proxy (Reflex itself
     is told never to apply it: rxconfig.py)."""
-    return client_address(state.router.session.client_ip or "",
-                          state.router.headers.raw_headers.get("x-forwarded-for"))[:64]
+    return client_address(
+        state.router.session.client_ip or "",
+        state.router.headers.raw_headers.get("x-forwarded-for"),
+    )[:64]
 
 
 def _route_path(root: BaseState) -> str:
@@ -186,8 +188,9 @@ class SessionGate(Middleware):
         required = required_access(registered.handler.fn, registered.states[-1])
         token = session_token(root.router_data.get("headers") or {})
         try:
-            resolved = (await asyncio.to_thread(sessions.resolve, token, touch=False)
-                        if token else None)
+            resolved = (
+                await asyncio.to_thread(sessions.resolve, token, touch=False) if token else None
+            )
         except Exception as error:  # the database is down: refuse, say why, reset nothing
             if not database_unavailable(error):
                 raise
@@ -198,13 +201,23 @@ class SessionGate(Middleware):
             await forget_secrets(root, root.router.url.path.rstrip("/") or "/")
         if required is None:
             logger.error("event_refused reason=undeclared_access handler=%s", event.name)
-            return await _refuse(root, rx.toast.error("Acción no disponible."), event=event,
-                                 resolved=resolved, reason="undeclared_access")
+            return await _refuse(
+                root,
+                rx.toast.error("Acción no disponible."),
+                event=event,
+                resolved=resolved,
+                reason="undeclared_access",
+            )
         try:
             policy.authorize(resolved.user if resolved else None, required)
         except ServiceError as error:
-            return await _refuse(root, _refusal(error, root, had_cookie=bool(token)), event=event,
-                                 resolved=resolved, reason=error.code or type(error).__name__)
+            return await _refuse(
+                root,
+                _refusal(error, root, had_cookie=bool(token)),
+                event=event,
+                resolved=resolved,
+                reason=error.code or type(error).__name__,
+            )
         if resolved is not None and resolved.needs_touch:
             await asyncio.to_thread(sessions.touch, resolved.session_id)
         _caller.set(resolved)
@@ -224,8 +237,9 @@ class SessionGate(Middleware):
         binding._session_id = resolved.session_id if resolved else 0
         binding._anonymous_sid = "" if resolved else sid
         if resolved is not None:
-            await asyncio.to_thread(ui_tabs.bind, root.router.session.client_token,
-                                    resolved.session_id)
+            await asyncio.to_thread(
+                ui_tabs.bind, root.router.session.client_token, resolved.session_id
+            )
 
 
 def required_access(fn: Callable[..., Any], state_cls: type[BaseState]) -> Access | None:
@@ -238,17 +252,26 @@ def required_access(fn: Callable[..., Any], state_cls: type[BaseState]) -> Acces
     return access_of(fn)
 
 
-async def _refuse(root: BaseState, answer: rx.event.EventSpec, *, event: Event | None = None,
-                  resolved: ResolvedSession | None = None, reason: str = "") -> StateUpdate:
+async def _refuse(
+    root: BaseState,
+    answer: rx.event.EventSpec,
+    *,
+    event: Event | None = None,
+    resolved: ResolvedSession | None = None,
+    reason: str = "",
+) -> StateUpdate:
     """Nothing ran: the reply carries only what the binding reset (defaults) and `answer`.
     An authorization failure (`reason`) leaves a rate-limited line in auth.log."""
     if reason:
         security_log.authorization_failed(
-            channel="socket", reason=reason, handler=event.name if event else None,
+            channel="socket",
+            reason=reason,
+            handler=event.name if event else None,
             user_id=resolved.user.id if resolved else None,
             ip=client_ip(root),
             user_agent=root.router.headers.user_agent,
-            request_id=security_log.short_hash(root.router.session.client_token))
+            request_id=security_log.short_hash(root.router.session.client_token),
+        )
     delta = await root._get_resolved_delta()
     root._clean()
     return StateUpdate(delta=delta, events=Event.from_event_type(answer))

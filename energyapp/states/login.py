@@ -48,9 +48,13 @@ class LoginState(rx.State):
         self.error, self.busy, self.step = "", False, "password"
         self._pending_user_id = 0
         params = self.router.url.query_parameters
-        self.notice = ("Tu enlace de acceso expiró. Vuelve a ingresar." if params.get("expired")
-                       else "Tu sesión terminó: se cerró desde otro dispositivo o expiró. "
-                       "Vuelve a ingresar." if params.get("ended") else "")
+        self.notice = (
+            "Tu enlace de acceso expiró. Vuelve a ingresar."
+            if params.get("expired")
+            else "Tu sesión terminó: se cerró desde otro dispositivo o expiró. Vuelve a ingresar."
+            if params.get("ended")
+            else ""
+        )
         if optional_caller() is not None:
             return rx.redirect(self._next_path(), replace=True)
         return None
@@ -59,8 +63,13 @@ class LoginState(rx.State):
         return safe_next(self.router.url.query_parameters.get("next"))
 
     async def _finish(self, user_id: int) -> rx.event.EventSpec:
-        url = await asyncio.to_thread(complete_login, user_id, client_ip(self), user_agent(self),
-                                      self.router.url.query_parameters.get("next"))
+        url = await asyncio.to_thread(
+            complete_login,
+            user_id,
+            client_ip(self),
+            user_agent(self),
+            self.router.url.query_parameters.get("next"),
+        )
         self._pending_user_id = 0
         return full_navigation(url)
 
@@ -78,8 +87,9 @@ class LoginState(rx.State):
         self.busy = True
         yield
         try:
-            user = await asyncio.to_thread(login.check_password, self.email, password,
-                                           client_ip(self))
+            user = await asyncio.to_thread(
+                login.check_password, self.email, password, client_ip(self)
+            )
             if user.totp_enabled:
                 self._pending_user_id = user.id
                 self._pending_until = time.monotonic() + get_settings().totp_pending_minutes * 60
@@ -107,8 +117,9 @@ class LoginState(rx.State):
         self.busy = True
         yield
         try:
-            await asyncio.to_thread(login.check_second_factor, self._pending_user_id, code,
-                                    client_ip(self))
+            await asyncio.to_thread(
+                login.check_second_factor, self._pending_user_id, code, client_ip(self)
+            )
             yield await self._finish(self._pending_user_id)
         except ServiceError as exc:
             self.error = exc.message

@@ -52,10 +52,12 @@ class RegisterState(rx.State):
         self.error, self.busy = "", True
         yield
         try:
-            user = await asyncio.to_thread(accounts.register, self.name, self.email,
-                                           password, confirmation, client_ip(self))
-            url = await asyncio.to_thread(complete_login, user.id, client_ip(self),
-                                          user_agent(self), None)
+            user = await asyncio.to_thread(
+                accounts.register, self.name, self.email, password, confirmation, client_ip(self)
+            )
+            url = await asyncio.to_thread(
+                complete_login, user.id, client_ip(self), user_agent(self), None
+            )
             yield full_navigation(url)
         except ServiceError as exc:
             self.error = exc.message

@@ -80,8 +80,7 @@ class SettingsState(rx.State):
 
     async def _list_sessions(self) -> None:
         resolved = caller()
-        views = await asyncio.to_thread(sessions.list_active, resolved.user.id,
-                                        resolved.session_id)
+        views = await asyncio.to_thread(sessions.list_active, resolved.user.id, resolved.session_id)
         self.session_rows = [_session_row(v) for v in views]
         self.sessions_loaded, self.sessions_error = True, ""
 
@@ -96,13 +95,25 @@ class SettingsState(rx.State):
         yield
         try:
             await asyncio.to_thread(
-                accounts.change_password, resolved.user.id, current, new, confirmation,
-                client_ip(self), resolved.session_id,
+                accounts.change_password,
+                resolved.user.id,
+                current,
+                new,
+                confirmation,
+                client_ip(self),
+                resolved.session_id,
             )
-            yield [rx.set_value(field, "") for field in  # typed passwords leave the page too
-                   ("current_password", "new_password", "new_confirmation")]
+            yield [
+                rx.set_value(field, "")
+                for field in (  # typed passwords leave the page too
+                    "current_password",
+                    "new_password",
+                    "new_confirmation",
+                )
+            ]
             self.change_notice = (
-                "Contraseña actualizada. Cerramos tus demás sesiones por seguridad.")
+                "Contraseña actualizada. Cerramos tus demás sesiones por seguridad."
+            )
             await self._list_sessions()
         except ServiceError as exc:
             self.password_error = exc.message
@@ -124,8 +135,9 @@ class SettingsState(rx.State):
         resolved = caller()
         self.totp_error = self.totp_done = ""
         try:
-            start = await asyncio.to_thread(two_factor.begin_setup, resolved.user.id,
-                                            keep_pending=keep_pending)
+            start = await asyncio.to_thread(
+                two_factor.begin_setup, resolved.user.id, keep_pending=keep_pending
+            )
         except ServiceError as exc:
             self.totp_error = exc.message
             return
@@ -139,8 +151,9 @@ class SettingsState(rx.State):
         self.totp_error, self.totp_busy = "", True
         yield
         try:
-            codes = await asyncio.to_thread(two_factor.confirm_setup, resolved.user.id,
-                                            code, client_ip(self))
+            codes = await asyncio.to_thread(
+                two_factor.confirm_setup, resolved.user.id, code, client_ip(self)
+            )
             self.recovery_codes, self.totp_stage = codes, "codes"
             self.qr_data_uri = self.manual_secret = ""
             await self._refresh_user()
@@ -182,8 +195,14 @@ class SettingsState(rx.State):
         self.totp_busy = True
         yield
         try:
-            await asyncio.to_thread(two_factor.disable, resolved.user.id, password, code,
-                                    client_ip(self), keep_session_id=resolved.session_id)
+            await asyncio.to_thread(
+                two_factor.disable,
+                resolved.user.id,
+                password,
+                code,
+                client_ip(self),
+                keep_session_id=resolved.session_id,
+            )
             self.totp_done = "Verificación en dos pasos desactivada."
             await self._refresh_user()
             await self._list_sessions()
@@ -211,8 +230,9 @@ class SettingsState(rx.State):
     @gated(Access.user)
     async def revoke_other_sessions(self) -> None:
         resolved = caller()
-        await asyncio.to_thread(sessions.revoke_others, resolved.user.id, resolved.session_id,
-                                client_ip(self))
+        await asyncio.to_thread(
+            sessions.revoke_others, resolved.user.id, resolved.session_id, client_ip(self)
+        )
         await self._list_sessions()
 
 

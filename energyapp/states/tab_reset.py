@@ -98,7 +98,8 @@ async def forget_secrets_of(token: str) -> None:
         return
     try:
         async with app.state_manager.modify_state_with_links(
-                rx.BaseStateToken(ident=token, cls=TabBinding)) as state:
+            rx.BaseStateToken(ident=token, cls=TabBinding)
+        ) as state:
             await forget_secrets(state._get_root_state(), None)
     except Exception:
         logger.exception("forget_secrets_failed")

@@ -14,9 +14,15 @@ from tests.conftest import api_login
 
 @pytest.fixture
 def people(make_user):
-    return {key: make_user(f"{key}@empresa.cl", "clave-segura-1", role=role, name=key)
-            for key, role in (("jefa", "admin"), ("sup", "supervisor"), ("ana", "trabajador"),
-                              ("luis", "trabajador"))}
+    return {
+        key: make_user(f"{key}@empresa.cl", "clave-segura-1", role=role, name=key)
+        for key, role in (
+            ("jefa", "admin"),
+            ("sup", "supervisor"),
+            ("ana", "trabajador"),
+            ("luis", "trabajador"),
+        )
+    }
 
 
 def as_user(api, user) -> None:
@@ -45,37 +51,53 @@ def test_the_last_active_admin_cannot_be_demoted_or_deactivated(api, people) -> 
     for change in ({"role": "supervisor"}, {"is_active": False}):
         response = api.patch(f"/api/admin/users/{people['jefa'].id}", json=change)
         assert response.status_code == 409 and response.json()["code"] == "last_admin"
-    assert api.patch(f"/api/admin/users/{people['sup'].id}", json={"role": "admin"}
-                     ).status_code == 200
-    assert api.patch(f"/api/admin/users/{people['jefa'].id}", json={"role": "supervisor"}
-                     ).status_code == 200  # another admin exists now
+    assert (
+        api.patch(f"/api/admin/users/{people['sup'].id}", json={"role": "admin"}).status_code == 200
+    )
+    assert (
+        api.patch(f"/api/admin/users/{people['jefa'].id}", json={"role": "supervisor"}).status_code
+        == 200
+    )  # another admin exists now
 
 
 def test_deactivation_signs_the_user_out_everywhere(api, people) -> None:
     worker_tokens = api_login(api, "ana@empresa.cl", "clave-segura-1").json()
     worker_cookie = api.cookies.get("energyapp_session")
     as_user(api, people["jefa"])
-    assert api.patch(f"/api/admin/users/{people['ana'].id}", json={"is_active": False}
-                     ).json()["is_active"] is False
+    assert (
+        api.patch(f"/api/admin/users/{people['ana'].id}", json={"is_active": False}).json()[
+            "is_active"
+        ]
+        is False
+    )
     api.headers.pop("Authorization")
     api.cookies.set("energyapp_session", worker_cookie)
     assert api.get("/api/auth/me").status_code == 401
     api.cookies.clear()
-    assert api.get("/api/auth/me", headers={
-        "Authorization": f"Bearer {worker_tokens['access_token']}"}).status_code == 401
+    assert (
+        api.get(
+            "/api/auth/me", headers={"Authorization": f"Bearer {worker_tokens['access_token']}"}
+        ).status_code
+        == 401
+    )
     assert api_login(api, "ana@empresa.cl", "clave-segura-1").status_code == 401
     assert "user_deactivated" in audit_actions()
 
 
 @pytest.mark.parametrize(("to", "status"), [("missing", 404), ("inactive", 403), ("self", 422)])
-def test_reassign_to_a_missing_inactive_or_same_user_is_a_clear_4xx(api, people, make_user,
-                                                                    to, status) -> None:
+def test_reassign_to_a_missing_inactive_or_same_user_is_a_clear_4xx(
+    api, people, make_user, to, status
+) -> None:
     conversation = conversation_of(people["ana"])
-    target = {"missing": 999_999, "self": people["ana"].id,
-              "inactive": make_user("baja@empresa.cl", active=False).id}[to]
+    target = {
+        "missing": 999_999,
+        "self": people["ana"].id,
+        "inactive": make_user("baja@empresa.cl", active=False).id,
+    }[to]
     as_user(api, people["jefa"])
-    response = api.post(f"/api/admin/conversations/{conversation}/reassign",
-                        json={"to_user_id": target})
+    response = api.post(
+        f"/api/admin/conversations/{conversation}/reassign", json={"to_user_id": target}
+    )
     assert response.status_code == status and response.json()["detail"]
     with session_scope() as db:
         assert db.get(Conversation, conversation).owner_id == people["ana"].id
@@ -84,18 +106,21 @@ def test_reassign_to_a_missing_inactive_or_same_user_is_a_clear_4xx(api, people,
 def test_reassign_is_atomic_audited_and_both_owners_see_it(api, people) -> None:
     conversation = conversation_of(people["ana"], "Informe mensual")
     as_user(api, people["sup"])
-    moved = api.post(f"/api/admin/conversations/{conversation}/reassign",
-                     json={"to_user_id": people["luis"].id})
+    moved = api.post(
+        f"/api/admin/conversations/{conversation}/reassign", json={"to_user_id": people["luis"].id}
+    )
     assert moved.status_code == 200 and moved.json()["owner_id"] == people["luis"].id
     with session_scope() as db:
-        event = db.exec(select(AuditEvent).where(AuditEvent.action == "conversation_reassigned")
-                        ).one()
+        event = db.exec(
+            select(AuditEvent).where(AuditEvent.action == "conversation_reassigned")
+        ).one()
     assert event.actor_id == people["sup"].id and event.target_id == str(conversation)
     assert f'"from_user_id": {people["ana"].id}' in event.details
     assert f'"to_user_id": {people["luis"].id}' in event.details and event.ip
     as_user(api, people["luis"])
     assert [c["title"] for c in api.get("/api/conversations").json()["items"]] == [
-        "Informe mensual"]
+        "Informe mensual"
+    ]
     as_user(api, people["ana"])
     assert api.get("/api/conversations").json()["items"] == []
 
@@ -104,8 +129,9 @@ def test_bulk_reassignment_moves_and_audits_each(api, people) -> None:
     for n in range(3):
         conversation_of(people["ana"], f"Tema {n}")
     as_user(api, people["jefa"])
-    response = api.post(f"/api/admin/users/{people['ana'].id}/reassign-all",
-                        json={"to_user_id": people["luis"].id})
+    response = api.post(
+        f"/api/admin/users/{people['ana'].id}/reassign-all", json={"to_user_id": people["luis"].id}
+    )
     assert response.json() == {"moved": 3}
     assert audit_actions().count("conversation_reassigned") == 3
     assert api.get(f"/api/admin/users/{people['ana'].id}/conversations").json() == []
@@ -144,7 +170,8 @@ def test_user_search_and_paging(api, people, make_user) -> None:
     second = api.get("/api/admin/users?limit=3&offset=3").json()
     assert len(first) == 3 and not {u["id"] for u in first} & {u["id"] for u in second}
     assert [u["email"] for u in api.get("/api/admin/users?q=PERSONA 3").json()] == [
-        "persona3@empresa.cl"]
+        "persona3@empresa.cl"
+    ]
     assert api.get("/api/admin/users?limit=0").status_code == 422
 
 
@@ -154,8 +181,10 @@ def test_admin_sessions_view_and_revoke(api, people) -> None:
     as_user(api, people["jefa"])
     listed = api.get(f"/api/admin/users/{people['ana'].id}/sessions").json()
     assert len(listed) == 1
-    assert api.delete(f"/api/admin/users/{people['ana'].id}/sessions/{listed[0]['id']}"
-                      ).status_code == 204
+    assert (
+        api.delete(f"/api/admin/users/{people['ana'].id}/sessions/{listed[0]['id']}").status_code
+        == 204
+    )
     api.headers.pop("Authorization")
     api.cookies.set("energyapp_session", worker_cookie)
     assert api.get("/api/auth/me").status_code == 401
@@ -185,20 +214,25 @@ def demo_user(email: str) -> User:
         return db.exec(select(User).where(User.email == email)).one()
 
 
-@pytest.mark.parametrize(("email", "seeded", "other"), [
-    ("supervisor@alvaradomazzei.cl", "supervisor", "trabajador"),
-    ("trabajador@alvaradomazzei.cl", "trabajador", "admin"),
-    ("administrador@alvaradomazzei.cl", "admin", "supervisor"),
-])
-def test_an_admin_cannot_change_a_demo_accounts_role(api, people, demo_users, email, seeded,
-                                                     other) -> None:
+@pytest.mark.parametrize(
+    ("email", "seeded", "other"),
+    [
+        ("supervisor@alvaradomazzei.cl", "supervisor", "trabajador"),
+        ("trabajador@alvaradomazzei.cl", "trabajador", "admin"),
+        ("administrador@alvaradomazzei.cl", "admin", "supervisor"),
+    ],
+)
+def test_an_admin_cannot_change_a_demo_accounts_role(
+    api, people, demo_users, email, seeded, other
+) -> None:
     target = demo_user(email)
     as_user(api, people["jefa"])
     response = api.patch(f"/api/admin/users/{target.id}", json={"role": other})
     assert response.status_code == 403
     assert response.json()["detail"] == (
         f"Las cuentas de demostración conservan su rol ({seeded}): las usan todos los "
-        "visitantes para conocer ese perfil.")
+        "visitantes para conocer ese perfil."
+    )
     assert demo_user(email).role == seeded
     assert "role_changed" not in audit_actions()
     assert api.patch(f"/api/admin/users/{target.id}", json={"role": seeded}).status_code == 200
@@ -208,8 +242,9 @@ def test_a_demo_account_changed_behind_the_panels_back_can_be_given_its_role_bac
     api, people, demo_users
 ) -> None:
     with session_scope() as db:  # e.g. by the operator's CLI
-        db.exec(select(User).where(User.email == "supervisor@alvaradomazzei.cl")).one().role = (
-            "trabajador")
+        db.exec(
+            select(User).where(User.email == "supervisor@alvaradomazzei.cl")
+        ).one().role = "trabajador"
     target = demo_user("supervisor@alvaradomazzei.cl")
     as_user(api, people["jefa"])
     assert api.patch(f"/api/admin/users/{target.id}", json={"role": "admin"}).status_code == 403

@@ -44,8 +44,12 @@ async def test_forwarded_proto_is_trusted_only_from_a_configured_proxy(
     async def app(scope, receive, send) -> None:
         seen.append(scope["scheme"])
 
-    via_caddy = {"type": "http", "scheme": "http", "client": ("127.0.0.1", 40000),
-                 "headers": [(b"x-forwarded-proto", b"https")]}
+    via_caddy = {
+        "type": "http",
+        "scheme": "http",
+        "client": ("127.0.0.1", 40000),
+        "headers": [(b"x-forwarded-proto", b"https")],
+    }
     direct = {**via_caddy, "client": ("198.51.100.7", 40000)}  # reached port 8000 itself
     await trust_forwarded_proto(app)(via_caddy, None, None)  # no proxy configured
     apply_env(monkeypatch, trusted_proxy_hops="1")
@@ -57,8 +61,13 @@ async def test_forwarded_proto_is_trusted_only_from_a_configured_proxy(
 
 
 # --- the OpenAPI pages follow `api_docs` -------------------------------------------------------
-DOCS_PATHS = ["/api/docs", "/api/redoc", "/api/openapi.json", "/api/docs/oauth2-redirect",
-              "/api/docs-static/swagger-ui-bundle.js"]
+DOCS_PATHS = [
+    "/api/docs",
+    "/api/redoc",
+    "/api/openapi.json",
+    "/api/docs/oauth2-redirect",
+    "/api/docs-static/swagger-ui-bundle.js",
+]
 
 
 def _client(monkeypatch: pytest.MonkeyPatch, **env: str):
@@ -81,10 +90,15 @@ def test_api_docs_are_off_by_default_in_production(
     assert response.json() == {"detail": "Recurso no encontrado."}  # like any unknown /api path
 
 
-@pytest.mark.parametrize(("env", "api_docs", "served"), [
-    ("development", "auto", True), ("production", "auto", False),
-    ("production", "true", True), ("development", "false", False),
-])
+@pytest.mark.parametrize(
+    ("env", "api_docs", "served"),
+    [
+        ("development", "auto", True),
+        ("production", "auto", False),
+        ("production", "true", True),
+        ("development", "false", False),
+    ],
+)
 def test_api_docs_setting_decides(
     settings_env, monkeypatch: pytest.MonkeyPatch, env: str, api_docs: str, served: bool
 ) -> None:

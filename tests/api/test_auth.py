@@ -25,8 +25,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 # --- login -------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("account", "role"), [(ADMIN, "admin"), (SUPERVISOR, "supervisor"),
-                                                (WORKER, "trabajador")])
+@pytest.mark.parametrize(
+    ("account", "role"), [(ADMIN, "admin"), (SUPERVISOR, "supervisor"), (WORKER, "trabajador")]
+)
 def test_each_demo_account_logs_in_with_cookie_and_tokens(api, demo_users, account, role) -> None:
     response = api_login(api, *account)
     assert response.status_code == 200
@@ -85,8 +86,9 @@ def test_bad_login_bodies_get_a_spanish_422(api, body, expected) -> None:
 
 
 def test_malformed_json_is_a_clear_422(api) -> None:
-    response = api.post("/api/auth/login", content=b'{"email": ',
-                        headers={"Content-Type": "application/json"})
+    response = api.post(
+        "/api/auth/login", content=b'{"email": ', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json() == {"detail": "El cuerpo de la solicitud no es JSON válido."}
 
@@ -123,8 +125,10 @@ def test_refresh_rotates_and_a_reused_token_revokes_the_family(api, demo_users) 
     reused = api.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert reused.status_code == 401
     # theft detected: the whole family is dead, the legitimate holder must log in again
-    assert api.post("/api/auth/refresh",
-                    json={"refresh_token": second["refresh_token"]}).status_code == 401
+    assert (
+        api.post("/api/auth/refresh", json={"refresh_token": second["refresh_token"]}).status_code
+        == 401
+    )
     assert api.get("/api/auth/me", headers=bearer(second["access_token"])).status_code == 401
 
 
@@ -136,8 +140,14 @@ def test_unknown_refresh_tokens_are_401(api, token) -> None:
 
 def _claims(**changes) -> dict:
     now = datetime.now(UTC)
-    claims = {"sub": "1", "fam": "f", "typ": "access", "jti": "j", "iat": now,
-              "exp": now + timedelta(minutes=5)}
+    claims = {
+        "sub": "1",
+        "fam": "f",
+        "typ": "access",
+        "jti": "j",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+    }
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -145,8 +155,9 @@ def _claims(**changes) -> dict:
 @pytest.mark.parametrize(
     "forge",
     [
-        lambda: jwt.encode(_claims(exp=datetime.now(UTC) - timedelta(seconds=1)), TEST_SECRET,
-                           algorithm="HS256"),
+        lambda: jwt.encode(
+            _claims(exp=datetime.now(UTC) - timedelta(seconds=1)), TEST_SECRET, algorithm="HS256"
+        ),
         lambda: jwt.encode(_claims(), "another-secret-" + "y" * 40, algorithm="HS256"),
         lambda: jwt.encode(_claims(), None, algorithm="none"),
         lambda: jwt.encode(_claims(exp=None), TEST_SECRET, algorithm="HS256"),
@@ -157,8 +168,18 @@ def _claims(**changes) -> dict:
         lambda: "not.a.jwt",
         lambda: "a" * 5000,
     ],
-    ids=["expired", "wrong-secret", "alg-none", "no-exp", "no-jti", "wrong-type", "bad-sub",
-         "other-alg", "garbage", "huge"],
+    ids=[
+        "expired",
+        "wrong-secret",
+        "alg-none",
+        "no-exp",
+        "no-jti",
+        "wrong-type",
+        "bad-sub",
+        "other-alg",
+        "garbage",
+        "huge",
+    ],
 )
 def test_forged_or_expired_access_tokens_are_401(api, demo_users, forge) -> None:
     response = api.get("/api/auth/me", headers=bearer(forge()))
@@ -187,8 +208,10 @@ def test_cookie_logout_revokes_the_session_and_clears_the_cookie(api, demo_users
     cookie = api.cookies.get("energyapp_session")
     response = api.post("/api/auth/logout", headers={"Origin": ORIGIN})
     assert response.status_code == 204
-    assert 'energyapp_session=""' in response.headers["set-cookie"] or \
-        "Max-Age=0" in response.headers["set-cookie"]
+    assert (
+        'energyapp_session=""' in response.headers["set-cookie"]
+        or "Max-Age=0" in response.headers["set-cookie"]
+    )
     api.cookies.set("energyapp_session", cookie)  # a copy of the old cookie is dead too
     assert api.get("/api/auth/me").status_code == 401
     with session_scope() as db:
@@ -200,8 +223,10 @@ def test_bearer_logout_revokes_the_token_family(api, demo_users) -> None:
     api.cookies.clear()
     assert api.post("/api/auth/logout", headers=bearer(tokens["access_token"])).status_code == 204
     assert api.get("/api/auth/me", headers=bearer(tokens["access_token"])).status_code == 401
-    assert api.post("/api/auth/refresh",
-                    json={"refresh_token": tokens["refresh_token"]}).status_code == 401
+    assert (
+        api.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code
+        == 401
+    )
 
 
 def test_deactivation_and_role_change_apply_on_the_next_request(api, demo_users) -> None:
@@ -238,16 +263,25 @@ def test_bearer_writes_need_no_origin(api, demo_users) -> None:
 
 
 def test_login_from_a_foreign_page_is_refused(api, demo_users) -> None:
-    response = api.post("/api/auth/login", json={"email": ADMIN[0], "password": ADMIN[1]},
-                        headers={"Origin": "https://evil.example"})
+    response = api.post(
+        "/api/auth/login",
+        json={"email": ADMIN[0], "password": ADMIN[1]},
+        headers={"Origin": "https://evil.example"},
+    )
     assert response.status_code == 403
 
 
 # --- registration ------------------------------------------------------------------------------
 def test_register_creates_a_trabajador(api) -> None:
-    response = api.post("/api/auth/register", json={
-        "name": "  Ana   Pérez ", "email": "Ana@Empresa.cl", "password": "contraseña-1",
-        "password_confirmation": "contraseña-1"})
+    response = api.post(
+        "/api/auth/register",
+        json={
+            "name": "  Ana   Pérez ",
+            "email": "Ana@Empresa.cl",
+            "password": "contraseña-1",
+            "password_confirmation": "contraseña-1",
+        },
+    )
     assert response.status_code == 201
     assert response.json()["role"] == "trabajador" and response.json()["name"] == "Ana Pérez"
     assert response.json()["email"] == "ana@empresa.cl"
@@ -258,37 +292,70 @@ def test_register_creates_a_trabajador(api) -> None:
     ("changes", "status", "detail"),
     [
         ({"email": "TRABAJADOR@alvaradomazzei.cl"}, 409, "Ya existe una cuenta con ese correo."),
-        ({"password": "corta", "password_confirmation": "corta"}, 422,
-         "La contraseña debe tener al menos 8 caracteres."),
+        (
+            {"password": "corta", "password_confirmation": "corta"},
+            422,
+            "La contraseña debe tener al menos 8 caracteres.",
+        ),
         ({"password_confirmation": "otra-cosa-1"}, 422, "Las contraseñas no coinciden."),
-        ({"password": "x" * 1025, "password_confirmation": "x" * 1025}, 422,
-         "El campo «password» es demasiado largo."),
-        ({"password": "password123", "password_confirmation": "password123"}, 422,
-         "Esa contraseña es demasiado común o aparece en filtraciones de datos; elige otra "
-         "menos predecible."),
-        ({"password": "MiEnergyApp-2024", "password_confirmation": "MiEnergyApp-2024"}, 422,
-         "La contraseña no puede contener el nombre de la empresa (EnergyApp)."),
-        ({"email": "rosario@empresa.cl", "password": "Rosario-2024",
-          "password_confirmation": "Rosario-2024"}, 422,
-         "La contraseña no puede contener tu correo ni la parte anterior a la @."),
+        (
+            {"password": "x" * 1025, "password_confirmation": "x" * 1025},
+            422,
+            "El campo «password» es demasiado largo.",
+        ),
+        (
+            {"password": "password123", "password_confirmation": "password123"},
+            422,
+            "Esa contraseña es demasiado común o aparece en filtraciones de datos; elige otra "
+            "menos predecible.",
+        ),
+        (
+            {"password": "MiEnergyApp-2024", "password_confirmation": "MiEnergyApp-2024"},
+            422,
+            "La contraseña no puede contener el nombre de la empresa (EnergyApp).",
+        ),
+        (
+            {
+                "email": "rosario@empresa.cl",
+                "password": "Rosario-2024",
+                "password_confirmation": "Rosario-2024",
+            },
+            422,
+            "La contraseña no puede contener tu correo ni la parte anterior a la @.",
+        ),
         ({"email": "no-es-correo"}, 422, "El correo electrónico no es válido."),
         ({"name": "   "}, 422, "Escribe tu nombre."),
     ],
 )
 def test_register_refusals_are_precise(api, demo_users, changes, status, detail) -> None:
-    body = {"name": "Ana", "email": "ana@empresa.cl", "password": "contraseña-1",
-            "password_confirmation": "contraseña-1", **changes}
+    body = {
+        "name": "Ana",
+        "email": "ana@empresa.cl",
+        "password": "contraseña-1",
+        "password_confirmation": "contraseña-1",
+        **changes,
+    }
     response = api.post("/api/auth/register", json=body)
     assert response.status_code == status and response.json()["detail"] == detail
 
 
 def register(api, email: str, password: str):
-    return api.post("/api/auth/register", json={
-        "name": "Ana", "email": email, "password": password, "password_confirmation": password})
+    return api.post(
+        "/api/auth/register",
+        json={
+            "name": "Ana",
+            "email": email,
+            "password": password,
+            "password_confirmation": password,
+        },
+    )
 
 
-@pytest.mark.parametrize("password", ["una frase larga de doscientos " * 6 + "x" * 20, "ж" * 100],
-                         ids=["200-chars", "100-cyrillic"])
+@pytest.mark.parametrize(
+    "password",
+    ["una frase larga de doscientos " * 6 + "x" * 20, "ж" * 100],
+    ids=["200-chars", "100-cyrillic"],
+)
 def test_long_and_non_ascii_passwords_register_and_log_in(api, password) -> None:
     """Beyond bcrypt's 72 bytes (200 characters; 100 letters of 2 bytes), nothing is cut off."""
     assert len(password) in (100, 200)
@@ -325,18 +392,30 @@ def test_an_old_bcrypt_hash_logs_in_and_is_upgraded(api, make_user) -> None:
 # --- password change -----------------------------------------------------------------------
 def test_demo_accounts_cannot_change_their_password(api, demo_users) -> None:
     api_login(api, ADMIN[0], ADMIN[1])
-    response = api.post("/api/auth/password", headers={"Origin": ORIGIN}, json={
-        "current_password": ADMIN[1], "new_password": "nueva-clave-1",
-        "new_password_confirmation": "nueva-clave-1"})
+    response = api.post(
+        "/api/auth/password",
+        headers={"Origin": ORIGIN},
+        json={
+            "current_password": ADMIN[1],
+            "new_password": "nueva-clave-1",
+            "new_password_confirmation": "nueva-clave-1",
+        },
+    )
     assert response.status_code == 403 and "demostración" in response.json()["detail"]
 
 
 def test_only_configured_domains_may_change_passwords(api, make_user) -> None:
     make_user("luis@otraempresa.cl", "clave-segura-1")
     api_login(api, "luis@otraempresa.cl", "clave-segura-1")
-    response = api.post("/api/auth/password", headers={"Origin": ORIGIN}, json={
-        "current_password": "clave-segura-1", "new_password": "nueva-clave-1",
-        "new_password_confirmation": "nueva-clave-1"})
+    response = api.post(
+        "/api/auth/password",
+        headers={"Origin": ORIGIN},
+        json={
+            "current_password": "clave-segura-1",
+            "new_password": "nueva-clave-1",
+            "new_password_confirmation": "nueva-clave-1",
+        },
+    )
     assert response.status_code == 403 and "inacapmail.cl" in response.json()["detail"]
 
 
@@ -349,17 +428,22 @@ def test_password_change_needs_the_current_one_and_revokes_other_sessions(
     other_cookie = api.cookies.get("energyapp_session")
     api.cookies.clear()
     api_login(api, "rosa@inacapmail.cl", "clave-segura-1")
-    body = {"current_password": "equivocada", "new_password": "nueva-clave-1",
-            "new_password_confirmation": "nueva-clave-1"}
+    body = {
+        "current_password": "equivocada",
+        "new_password": "nueva-clave-1",
+        "new_password_confirmation": "nueva-clave-1",
+    }
     wrong = api.post("/api/auth/password", headers={"Origin": ORIGIN}, json=body)
     assert wrong.status_code == 422 and wrong.json()["detail"] == (
-        "La contraseña actual no es correcta.")
+        "La contraseña actual no es correcta."
+    )
     body["current_password"] = "clave-segura-1"
-    assert api.post("/api/auth/password", headers={"Origin": ORIGIN}, json=body
-                    ).status_code == 204
+    assert api.post("/api/auth/password", headers={"Origin": ORIGIN}, json=body).status_code == 204
     assert api.get("/api/auth/me").status_code == 200  # this session stays
-    assert api.post("/api/auth/refresh", json={"refresh_token": other["refresh_token"]}
-                    ).status_code == 401
+    assert (
+        api.post("/api/auth/refresh", json={"refresh_token": other["refresh_token"]}).status_code
+        == 401
+    )
     api.cookies.set("energyapp_session", other_cookie)
     assert api.get("/api/auth/me").status_code == 401
     api.cookies.clear()
@@ -368,8 +452,11 @@ def test_password_change_needs_the_current_one_and_revokes_other_sessions(
 
 
 def change_password(api, current: str, new: str = "nueva-clave-1"):
-    return api.post("/api/auth/password", headers={"Origin": ORIGIN}, json={
-        "current_password": current, "new_password": new, "new_password_confirmation": new})
+    return api.post(
+        "/api/auth/password",
+        headers={"Origin": ORIGIN},
+        json={"current_password": current, "new_password": new, "new_password_confirmation": new},
+    )
 
 
 @pytest.fixture
@@ -402,11 +489,18 @@ def test_failed_logins_also_lock_the_password_change(rosa) -> None:
 
 @pytest.mark.parametrize(
     ("new", "detail"),
-    [("password123", "Esa contraseña es demasiado común o aparece en filtraciones de datos; "
-                     "elige otra menos predecible."),
-     ("energyapp-nueva", "La contraseña no puede contener el nombre de la empresa (EnergyApp)."),
-     ("ROSA@inacapmail.cl", "La contraseña no puede contener tu correo ni la parte anterior a "
-                            "la @.")],
+    [
+        (
+            "password123",
+            "Esa contraseña es demasiado común o aparece en filtraciones de datos; "
+            "elige otra menos predecible.",
+        ),
+        ("energyapp-nueva", "La contraseña no puede contener el nombre de la empresa (EnergyApp)."),
+        (
+            "ROSA@inacapmail.cl",
+            "La contraseña no puede contener tu correo ni la parte anterior a la @.",
+        ),
+    ],
     ids=["breached", "company", "email"],
 )
 def test_a_new_password_obeys_the_same_rules_as_at_registration(rosa, new, detail) -> None:
@@ -425,8 +519,10 @@ def test_sessions_list_marks_this_one_and_revokes_others(api, demo_users) -> Non
     assert len(listed) == 2 and sum(s["current"] for s in listed) == 1
     assert listed[0]["user_agent"].startswith("Mozilla/5.0") and listed[0]["ip"]
     other = next(s for s in listed if not s["current"])
-    assert api.delete(f"/api/auth/sessions/{other['id']}", headers={"Origin": ORIGIN}
-                      ).status_code == 204
+    assert (
+        api.delete(f"/api/auth/sessions/{other['id']}", headers={"Origin": ORIGIN}).status_code
+        == 204
+    )
     assert len(api.get("/api/auth/sessions").json()) == 1
     api.cookies.set("energyapp_session", first_cookie)
     assert api.get("/api/auth/me").status_code == 401
@@ -462,8 +558,9 @@ def test_login_is_timed_like_a_failure_for_unknown_emails(api, demo_users, monke
 
     calls: list[str] = []
     real = login_service.verify_password
-    monkeypatch.setattr(login_service, "verify_password",
-                        lambda p, h: calls.append(h) or real(p, h))
+    monkeypatch.setattr(
+        login_service, "verify_password", lambda p, h: calls.append(h) or real(p, h)
+    )
     started = time.perf_counter()
     api_login(api, "nadie@empresa.cl", "x")
     assert len(calls) == 1 and calls[0].startswith("$bcrypt-sha256$")

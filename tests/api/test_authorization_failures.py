@@ -16,8 +16,10 @@ from energyapp.services import security_log
 from tests.conftest import ORIGIN, api_login
 from tests.states.test_gate import app_handlers, personas, run_gate, tab  # noqa: F401
 
-FORGED = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIiwiZmFtIjoiZiIsInR5cCI6ImFjY2Vzcy"
-          "J9.Zm9yZ2VkLXNpZ25hdHVyZS1mb3ItdGVzdHM")
+FORGED = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIiwiZmFtIjoiZiIsInR5cCI6ImFjY2Vzcy"
+    "J9.Zm9yZ2VkLXNpZ25hdHVyZS1mb3ItdGVzdHM"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -82,8 +84,9 @@ def test_successes_and_bad_input_are_not_refusals(api, make_user, settings_env: 
     assert refusals(settings_env) == []
 
 
-def test_a_flood_is_capped_then_summarized(api, settings_env: dict,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_flood_is_capped_then_summarized(
+    api, settings_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(security_log, "PER_IP_PER_MINUTE", 5)
     now = [1000.0]
     monkeypatch.setattr(security_log._limiter, "clock", lambda: now[0])

@@ -31,8 +31,11 @@ def test_authenticated_and_secret_bearing_answers_are_no_store(signed_in) -> Non
     setup = signed_in.post("/api/auth/totp/setup", headers=headers)
     assert setup.status_code == 200 and setup.json()["secret"]
     assert_no_store(setup)
-    confirm = signed_in.post("/api/auth/totp/confirm", headers=headers,
-                             json={"code": pyotp.TOTP(setup.json()["secret"]).now()})
+    confirm = signed_in.post(
+        "/api/auth/totp/confirm",
+        headers=headers,
+        json={"code": pyotp.TOTP(setup.json()["secret"]).now()},
+    )
     assert confirm.status_code == 200 and confirm.json()["recovery_codes"]
     assert_no_store(confirm)
     for path in ("/api/auth/me", "/api/conversations", "/api/auth/sessions"):
@@ -42,9 +45,12 @@ def test_authenticated_and_secret_bearing_answers_are_no_store(signed_in) -> Non
 
 
 def test_failures_and_public_api_paths_are_no_store_too(api) -> None:
-    for response in (api_login(api, "nadie@empresa.cl", "clave-mala-1"),
-                     api.get("/api/auth/me"), api.get("/api/no/such/thing"),
-                     api.get("/api/health")):
+    for response in (
+        api_login(api, "nadie@empresa.cl", "clave-mala-1"),
+        api.get("/api/auth/me"),
+        api.get("/api/no/such/thing"),
+        api.get("/api/health"),
+    ):
         assert response.status_code in (200, 401, 404, 503)
         assert_no_store(response)
 

@@ -75,18 +75,23 @@ def test_context_respects_the_message_budget(client, standin, monkeypatch) -> No
 def test_the_user_message_is_saved_even_when_ollama_is_unreachable(client, monkeypatch) -> None:
     apply_env(monkeypatch, ollama_url="http://127.0.0.1:9")
     events = send(client, "¿Hay alguien ahí?")
-    assert events[-1] == {"type": "error", "code": "unavailable", "partial": "",
-                          "message": "El servicio del modelo no está disponible. "
-                                     "Inténtalo más tarde."}
+    assert events[-1] == {
+        "type": "error",
+        "code": "unavailable",
+        "partial": "",
+        "message": "El servicio del modelo no está disponible. Inténtalo más tarde.",
+    }
     user, answer = saved_messages()
     assert user.content == "¿Hay alguien ahí?" and answer.status == "error"
 
 
 @pytest.mark.parametrize(
     ("behavior", "code"),
-    [({"error_status": 500}, "model_error"),
-     ({"tokens": 10, "error_after": 4}, "model_error"),
-     ({"tokens": 10, "drop_after": 4}, "dropped")],
+    [
+        ({"error_status": 500}, "model_error"),
+        ({"tokens": 10, "error_after": 4}, "model_error"),
+        ({"tokens": 10, "drop_after": 4}, "dropped"),
+    ],
     ids=["http-500", "error-line", "dropped"],
 )
 def test_failures_keep_the_partial_answer(client, standin, behavior, code) -> None:
@@ -115,10 +120,12 @@ def test_a_retried_request_id_does_not_duplicate(client, standin) -> None:
     assert again[0]["message_id"] == first[0]["message_id"]
     assert again[-1]["replayed"] is True
     assert "".join(e["text"] for e in again if e["type"] == "delta") == "".join(
-        e["text"] for e in first if e["type"] == "delta")
+        e["text"] for e in first if e["type"] == "delta"
+    )
     assert len(saved_messages()) == 2 and len(standin.chat_requests) == 1
-    header = client.post("/api/chat", json={"message": "Hola"},
-                         headers={"Idempotency-Key": "req-123"})
+    header = client.post(
+        "/api/chat", json={"message": "Hola"}, headers={"Idempotency-Key": "req-123"}
+    )
     assert header.status_code == 200 and len(saved_messages()) == 2
 
 
@@ -128,8 +135,9 @@ def test_a_second_send_while_streaming_is_refused(client, standin) -> None:
     started = threading.Event()
 
     def slow_send() -> None:
-        with client.stream("POST", "/api/chat", json={"message": "larga",
-                                                       "conversation_id": conversation}) as r:
+        with client.stream(
+            "POST", "/api/chat", json={"message": "larga", "conversation_id": conversation}
+        ) as r:
             for _ in r.iter_lines():
                 started.set()
 
@@ -146,14 +154,24 @@ def test_a_second_send_while_streaming_is_refused(client, standin) -> None:
     ("body", "status", "detail"),
     [
         ({"message": "   "}, 422, "Escribe un mensaje antes de enviarlo."),
-        ({"message": "x" * 8001}, 422, "El mensaje tiene 8.001 caracteres y el máximo es 8.000. "
-                                       "Acórtalo o divídelo en partes."),
+        (
+            {"message": "x" * 8001},
+            422,
+            "El mensaje tiene 8.001 caracteres y el máximo es 8.000. "
+            "Acórtalo o divídelo en partes.",
+        ),
         ({}, 422, "Falta el campo «message»."),
         ({"message": 5}, 422, "El campo «message» no es válido."),
-        ({"message": "hola", "conversation_id": "abc"}, 422,
-         "El campo «conversation_id» no es válido."),
-        ({"message": "hola", "model": "llama3:70b"}, 422,
-         "Este servidor no permite elegir otro modelo."),
+        (
+            {"message": "hola", "conversation_id": "abc"},
+            422,
+            "El campo «conversation_id» no es válido.",
+        ),
+        (
+            {"message": "hola", "model": "llama3:70b"},
+            422,
+            "Este servidor no permite elegir otro modelo.",
+        ),
     ],
 )
 def test_bad_chat_input_is_a_clear_4xx(client, body, status, detail) -> None:
@@ -167,21 +185,28 @@ def test_model_choice_when_allowed(client, standin, monkeypatch) -> None:
     standin.configure(models=["qwen2.5:3b-instruct", "llama3.2:1b"])
     events = send(client, "hola", model="llama3.2:1b")
     assert events[0]["model"] == "llama3.2:1b" and standin.chat_requests[-1]["model"] == (
-        "llama3.2:1b")
+        "llama3.2:1b"
+    )
     missing = client.post("/api/chat", json={"message": "hola", "model": "mistral:7b"})
     assert missing.status_code == 422 and "no está instalado" in missing.json()["detail"]
 
 
 # --- conversations ------------------------------------------------------------------------------
 def test_list_is_newest_first_paginated_and_searchable(client) -> None:
-    ids = [send(client, f"Pregunta número {n} sobre turbinas" if n == 2 else f"Pregunta {n}")[0][
-        "conversation_id"] for n in range(1, 4)]
+    ids = [
+        send(client, f"Pregunta número {n} sobre turbinas" if n == 2 else f"Pregunta {n}")[0][
+            "conversation_id"
+        ]
+        for n in range(1, 4)
+    ]
     page = client.get("/api/conversations?limit=2").json()
     assert [c["id"] for c in page["items"]] == [ids[2], ids[1]] and page["total"] == 3
-    assert [c["id"] for c in client.get("/api/conversations?limit=2&offset=2").json()["items"]
-            ] == [ids[0]]
+    assert [c["id"] for c in client.get("/api/conversations?limit=2&offset=2").json()["items"]] == [
+        ids[0]
+    ]
     assert [c["id"] for c in client.get("/api/conversations?q=TURBINAS").json()["items"]] == [
-        ids[1]]
+        ids[1]
+    ]
     by_content = client.get("/api/conversations?q=servidor sustituto").json()["items"]
     assert len(by_content) == 3  # the stand-in's answers contain these words
     assert client.get("/api/conversations?q=100%25").json()["items"] == []
@@ -193,15 +218,15 @@ def test_read_rename_export_delete(client) -> None:
     assert [m["role"] for m in detail["messages"]] == ["user", "assistant"]
     renamed = client.patch(f"/api/conversations/{conversation}", json={"title": "  Saludo  "})
     assert renamed.json()["title"] == "Saludo"
-    assert client.patch(f"/api/conversations/{conversation}", json={"title": " "}
-                        ).status_code == 422
+    assert (
+        client.patch(f"/api/conversations/{conversation}", json={"title": " "}).status_code == 422
+    )
     markdown = client.get(f"/api/conversations/{conversation}/export?format=md")
     assert markdown.headers["content-type"].startswith("text/markdown")
     assert "# Saludo" in markdown.text and "Hola **mundo**" in markdown.text
     exported = client.get(f"/api/conversations/{conversation}/export?format=json").json()
     assert exported["conversation"]["title"] == "Saludo" and len(exported["messages"]) == 2
-    assert client.get(f"/api/conversations/{conversation}/export?format=pdf"
-                      ).status_code == 422
+    assert client.get(f"/api/conversations/{conversation}/export?format=pdf").status_code == 422
     assert client.delete(f"/api/conversations/{conversation}").status_code == 204
     assert client.get(f"/api/conversations/{conversation}").status_code == 404
     assert saved_messages() == []
@@ -209,11 +234,13 @@ def test_read_rename_export_delete(client) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "body"),
-    [("get", "/api/conversations/{id}", None),
-     ("patch", "/api/conversations/{id}", {"title": "mío"}),
-     ("delete", "/api/conversations/{id}", None),
-     ("get", "/api/conversations/{id}/export", None),
-     ("post", "/api/chat", {"message": "intruso", "conversation_id": "{id}"})],
+    [
+        ("get", "/api/conversations/{id}", None),
+        ("patch", "/api/conversations/{id}", {"title": "mío"}),
+        ("delete", "/api/conversations/{id}", None),
+        ("get", "/api/conversations/{id}/export", None),
+        ("post", "/api/chat", {"message": "intruso", "conversation_id": "{id}"}),
+    ],
 )
 def test_another_users_conversation_is_404_whatever_the_path(client, method, path, body) -> None:
     mine = send(client, "privado")[0]["conversation_id"]
@@ -222,8 +249,9 @@ def test_another_users_conversation_is_404_whatever_the_path(client, method, pat
     headers = {"Authorization": f"Bearer {other['access_token']}"}
     if body and body.get("conversation_id") == "{id}":
         body = {**body, "conversation_id": mine}
-    response = client.request(method.upper(), path.replace("{id}", str(mine)), json=body,
-                              headers=headers)
+    response = client.request(
+        method.upper(), path.replace("{id}", str(mine)), json=body, headers=headers
+    )
     assert response.status_code == 404
     assert response.json()["detail"] == "La conversación no existe."
     assert [m.content for m in saved_messages() if m.role == "user"] == ["privado"]

@@ -43,13 +43,16 @@ def site(app_env):
         yield client
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [
-    ("get", "/login/", 200),  # a page
-    ("get", "/ping", 200),  # Reflex's own route
-    ("get", "/api/auth/me", 401),  # an API error
-    ("post", "/api/auth/login", 422),
-    ("get", "/api/no/such/thing", 404),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("get", "/login/", 200),  # a page
+        ("get", "/ping", 200),  # Reflex's own route
+        ("get", "/api/auth/me", 401),  # an API error
+        ("post", "/api/auth/login", 422),
+        ("get", "/api/no/such/thing", 404),
+    ],
+)
 def test_every_response_has_cross_origin_opener_policy(
     site, method: str, path: str, status: int
 ) -> None:
@@ -64,8 +67,13 @@ async def test_the_middleware_keeps_a_header_the_response_already_set() -> None:
     sent: list[dict] = []
 
     async def app(scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"cross-origin-opener-policy", b"unsafe-none")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"cross-origin-opener-policy", b"unsafe-none")],
+            }
+        )
 
     async def send(message) -> None:
         sent.append(message)

@@ -16,8 +16,13 @@ def test_healthy_against_the_standin(api, standin: StandInOllama) -> None:
     body = response.json()
     assert body["status"] == "ok" and body["failing"] == []
     assert body["database"]["ok"] is True
-    assert body["ollama"] == {"ok": True, "detail": "", "version": standin.behavior.version,
-                              "model": "qwen2.5:3b-instruct", "model_present": True}
+    assert body["ollama"] == {
+        "ok": True,
+        "detail": "",
+        "version": standin.behavior.version,
+        "model": "qwen2.5:3b-instruct",
+        "model_present": True,
+    }
 
 
 def test_503_names_ollama_when_nothing_listens(api, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,12 +58,18 @@ def wait_for(condition) -> None:
 
 
 def test_others_are_served_while_a_login_hashes_even_with_a_one_connection_pool(
-        api, make_user, slow_hashes, monkeypatch: pytest.MonkeyPatch) -> None:
+    api, make_user, slow_hashes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With one pooled connection (and a 1 s wait for it), a login stuck in bcrypt would make
     everyone else time out; it holds no connection, so another user's list answers at once."""
     real_create_engine = engine_module.create_engine
-    monkeypatch.setattr(engine_module, "create_engine", lambda url, **kw: real_create_engine(
-        url, **{**kw, "pool_size": 1, "max_overflow": 0, "pool_timeout": 1}))
+    monkeypatch.setattr(
+        engine_module,
+        "create_engine",
+        lambda url, **kw: real_create_engine(
+            url, **{**kw, "pool_size": 1, "max_overflow": 0, "pool_timeout": 1}
+        ),
+    )
     engine_module.reset_engine()
     make_user("ana@empresa.cl")
     make_user("bruno@empresa.cl")
@@ -84,7 +90,8 @@ def test_others_are_served_while_a_login_hashes_even_with_a_one_connection_pool(
 
 
 def test_a_full_hashing_queue_answers_503_with_retry_after_at_once(
-        api, make_user, slow_hashes, monkeypatch: pytest.MonkeyPatch) -> None:
+    api, make_user, slow_hashes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     apply_env(monkeypatch, password_hash_queue="1")
     make_user("ana@empresa.cl")
     slots, started, release = slow_hashes(slots=1)
@@ -109,7 +116,8 @@ def test_a_full_hashing_queue_answers_503_with_retry_after_at_once(
 
 # --- one office, one address --------------------------------------------------------------------
 def test_twenty_colleagues_behind_one_nat_failing_once_do_not_lock_out_the_next(
-        api, make_user) -> None:
+    api, make_user
+) -> None:
     """Default limits. Every request here comes from the same address (the TestClient's), as
     from an office behind one NAT."""
     for number in range(20):
@@ -138,13 +146,20 @@ def test_a_spray_from_one_address_is_still_stopped(api, make_user) -> None:
 
 # --- registrations -------------------------------------------------------------------------------
 def register(api, number: int):
-    return api.post("/api/auth/register", json={
-        "name": "Persona", "email": f"persona{number}@empresa.cl", "password": PASSWORD,
-        "password_confirmation": PASSWORD})
+    return api.post(
+        "/api/auth/register",
+        json={
+            "name": "Persona",
+            "email": f"persona{number}@empresa.cl",
+            "password": PASSWORD,
+            "password_confirmation": PASSWORD,
+        },
+    )
 
 
 def test_registrations_from_one_address_are_limited_with_429_and_retry_after(
-        api, monkeypatch: pytest.MonkeyPatch) -> None:
+    api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     apply_env(monkeypatch, register_max_per_ip="3")
     for number in range(3):
         assert register(api, number).status_code == 201

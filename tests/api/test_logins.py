@@ -49,8 +49,9 @@ def test_bearer_logout_ends_the_cookie_of_the_same_login(api, demo_users) -> Non
 
 def test_cookie_logout_ends_the_token_family_of_the_same_login(api, demo_users) -> None:
     tokens, cookie = login(api)
-    response = api.post("/api/auth/logout", cookies={"energyapp_session": cookie},
-                        headers={"Origin": ORIGIN})
+    response = api.post(
+        "/api/auth/logout", cookies={"energyapp_session": cookie}, headers={"Origin": ORIGIN}
+    )
     assert response.status_code == 204
     assert api.get("/api/auth/me", headers=bearer(tokens["access_token"])).status_code == 401
     assert not refresh_works(api, tokens["refresh_token"])
@@ -71,10 +72,11 @@ def test_an_admins_session_kill_ends_that_logins_refresh_tokens(api, demo_users)
     admin, _ = login(api)
     me = api.get("/api/auth/me", headers=bearer(worker["access_token"])).json()
     with session_scope() as db:
-        worker_login = db.exec(select(AuthSession.id).where(
-            AuthSession.user_id == me["id"])).one()
-    response = api.delete(f"/api/admin/users/{me['id']}/sessions/{worker_login}",
-                          headers=bearer(admin["access_token"]))
+        worker_login = db.exec(select(AuthSession.id).where(AuthSession.user_id == me["id"])).one()
+    response = api.delete(
+        f"/api/admin/users/{me['id']}/sessions/{worker_login}",
+        headers=bearer(admin["access_token"]),
+    )
     assert response.status_code == 204, response.text
     assert not refresh_works(api, worker["refresh_token"])
     assert not cookie_works(api, worker_cookie)
@@ -84,8 +86,11 @@ def test_deactivation_ends_every_login(api, demo_users) -> None:
     worker, worker_cookie = login(api, WORKER)
     admin, _ = login(api)
     me = api.get("/api/auth/me", headers=bearer(worker["access_token"])).json()
-    response = api.patch(f"/api/admin/users/{me['id']}", json={"is_active": False},
-                         headers=bearer(admin["access_token"]))
+    response = api.patch(
+        f"/api/admin/users/{me['id']}",
+        json={"is_active": False},
+        headers=bearer(admin["access_token"]),
+    )
     assert response.status_code == 200, response.text
     assert not refresh_works(api, worker["refresh_token"])
     assert not cookie_works(api, worker_cookie)

@@ -29,16 +29,22 @@ def _me(api, token: str) -> int:
 
 
 def test_a_cross_site_get_signs_nobody_out(api, signed_in: str) -> None:
-    response = api.get("/api/auth/signout", follow_redirects=False,
-                       headers={"Referer": f"{EVIL}/page", "Sec-Fetch-Site": "cross-site"})
+    response = api.get(
+        "/api/auth/signout",
+        follow_redirects=False,
+        headers={"Referer": f"{EVIL}/page", "Sec-Fetch-Site": "cross-site"},
+    )
     assert response.status_code in (404, 405)
     assert "set-cookie" not in response.headers
     assert "clear-site-data" not in response.headers
     assert _me(api, signed_in) == 200
 
 
-@pytest.mark.parametrize("headers", [{"Origin": EVIL}, {"Referer": f"{EVIL}/x"}, {}],
-                         ids=["foreign-origin", "foreign-referer", "no-origin"])
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": EVIL}, {"Referer": f"{EVIL}/x"}, {}],
+    ids=["foreign-origin", "foreign-referer", "no-origin"],
+)
 def test_a_post_not_from_this_site_is_refused(api, signed_in: str, headers: dict) -> None:
     response = api.post("/api/auth/signout", headers=headers, follow_redirects=False)
     assert response.status_code == 403
@@ -50,8 +56,7 @@ def test_a_post_not_from_this_site_is_refused(api, signed_in: str, headers: dict
 def test_a_same_site_post_ends_the_session_clears_the_cookie_and_site_data(
     api, signed_in: str
 ) -> None:
-    response = api.post("/api/auth/signout", headers={"Origin": ORIGIN},
-                        follow_redirects=False)
+    response = api.post("/api/auth/signout", headers={"Origin": ORIGIN}, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/login"
     cleared = response.headers["set-cookie"]
@@ -61,19 +66,23 @@ def test_a_same_site_post_ends_the_session_clears_the_cookie_and_site_data(
     assert _me(api, signed_in) == 401  # revoked on the server, not only forgotten by the browser
 
 
-@pytest.mark.parametrize(("sent", "location"), [("/chat", "/chat"), ("//evil.example", "/login"),
-                                                (f"{EVIL}/x", "/login")])
+@pytest.mark.parametrize(
+    ("sent", "location"),
+    [("/chat", "/chat"), ("//evil.example", "/login"), (f"{EVIL}/x", "/login")],
+)
 def test_signout_goes_to_a_local_next_page_only(
     api, signed_in: str, sent: str, location: str
 ) -> None:
-    response = api.post("/api/auth/signout", data={"next": sent},
-                        headers={"Origin": ORIGIN}, follow_redirects=False)
+    response = api.post(
+        "/api/auth/signout", data={"next": sent}, headers={"Origin": ORIGIN}, follow_redirects=False
+    )
     assert (response.status_code, response.headers["location"]) == (303, location)
 
 
 def test_signout_without_a_session_still_clears_the_browser(api) -> None:
-    response = api.post("/api/auth/signout", headers={"Referer": f"{ORIGIN}/dashboard"},
-                        follow_redirects=False)
+    response = api.post(
+        "/api/auth/signout", headers={"Referer": f"{ORIGIN}/dashboard"}, follow_redirects=False
+    )
     assert response.status_code == 303
     assert response.headers["clear-site-data"] == CLEAR_SITE_DATA
     assert "Max-Age=0" in response.headers["set-cookie"]
@@ -85,12 +94,14 @@ def test_cookie_logout_sends_clear_site_data_but_a_token_logout_does_not(
     api.cookies.clear()
     tokens = api_login(api, EMAIL, PASSWORD).json()
     api.cookies.clear()
-    by_token = api.post("/api/auth/logout",
-                        headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    by_token = api.post(
+        "/api/auth/logout", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
     assert by_token.status_code == 204
     assert "clear-site-data" not in by_token.headers  # an API client, not a browser session
-    by_cookie = api.post("/api/auth/logout", headers={"Origin": ORIGIN},
-                         cookies={"energyapp_session": signed_in})
+    by_cookie = api.post(
+        "/api/auth/logout", headers={"Origin": ORIGIN}, cookies={"energyapp_session": signed_in}
+    )
     assert by_cookie.status_code == 204
     assert by_cookie.headers["clear-site-data"] == CLEAR_SITE_DATA
     assert _me(api, signed_in) == 401
@@ -115,9 +126,14 @@ def test_over_https_the_cookie_is_host_prefixed_and_read_only_by_that_name(
     assert me.status_code == 200
     plain = api.get("/api/auth/me", headers={"Cookie": f"energyapp_session={token}"})
     assert plain.status_code == 401  # an unprefixed cookie (e.g. planted by a subdomain) is ignored
-    out = api.post("/api/auth/signout", follow_redirects=False,
-                   headers={"Origin": "https://chat.example.cl",
-                            "Cookie": f"__Host-energyapp_session={token}"})
+    out = api.post(
+        "/api/auth/signout",
+        follow_redirects=False,
+        headers={
+            "Origin": "https://chat.example.cl",
+            "Cookie": f"__Host-energyapp_session={token}",
+        },
+    )
     assert out.status_code == 303
     assert out.headers["set-cookie"].startswith('__Host-energyapp_session=""')
     assert "Secure" in out.headers["set-cookie"]
@@ -129,5 +145,7 @@ def test_over_http_the_cookie_keeps_its_plain_name(settings_env) -> None:
     from energyapp.settings import load_settings
 
     assert load_settings(public_url="http://localhost:8000").session_cookie == "energyapp_session"
-    assert load_settings(public_url="https://a.example",
-                         session_cookie_name="sid").session_cookie == "__Host-sid"
+    assert (
+        load_settings(public_url="https://a.example", session_cookie_name="sid").session_cookie
+        == "__Host-sid"
+    )

@@ -30,8 +30,11 @@ def _enable(api) -> tuple[str, list[str]]:
     assert body["otpauth_uri"].startswith("otpauth://totp/EnergyApp:")
     assert body["qr_svg_data_uri"].startswith("data:image/svg+xml")
     assert "xmlns" in unquote(body["qr_svg_data_uri"])  # an <img> needs the SVG namespace
-    confirm = api.post("/api/auth/totp/confirm", headers={"Origin": ORIGIN},
-                       json={"code": pyotp.TOTP(body["secret"]).now()})
+    confirm = api.post(
+        "/api/auth/totp/confirm",
+        headers={"Origin": ORIGIN},
+        json={"code": pyotp.TOTP(body["secret"]).now()},
+    )
     assert confirm.status_code == 200
     return body["secret"], confirm.json()["recovery_codes"]
 
@@ -56,8 +59,9 @@ def test_setup_stores_recovery_codes_hashed_and_audits(signed_in) -> None:
 
 def test_a_wrong_confirmation_code_leaves_2fa_off(signed_in) -> None:
     signed_in.post("/api/auth/totp/setup", headers={"Origin": ORIGIN})
-    response = signed_in.post("/api/auth/totp/confirm", headers={"Origin": ORIGIN},
-                              json={"code": "000000"})
+    response = signed_in.post(
+        "/api/auth/totp/confirm", headers={"Origin": ORIGIN}, json={"code": "000000"}
+    )
     assert response.status_code == 422
     assert signed_in.get("/api/auth/me").json()["totp_enabled"] is False
 
@@ -90,8 +94,7 @@ def test_a_recovery_code_works_once(signed_in) -> None:
     assert api_login(signed_in, EMAIL, PASSWORD, totp=codes[0].upper()).status_code == 200
     signed_in.cookies.clear()
     assert api_login(signed_in, EMAIL, PASSWORD, totp=codes[0]).status_code == 401
-    assert api_login(signed_in, EMAIL, PASSWORD, totp=codes[1].replace("-", "")
-                     ).status_code == 200
+    assert api_login(signed_in, EMAIL, PASSWORD, totp=codes[1].replace("-", "")).status_code == 200
 
 
 def test_wrong_codes_are_throttled(signed_in) -> None:
@@ -105,15 +108,24 @@ def test_wrong_codes_are_throttled(signed_in) -> None:
 
 def test_disabling_needs_the_password_and_a_code(signed_in) -> None:
     _secret_value, codes = _enable(signed_in)
-    wrong_password = signed_in.post("/api/auth/totp/disable", headers={"Origin": ORIGIN},
-                                    json={"password": "nope", "code": codes[0]})
+    wrong_password = signed_in.post(
+        "/api/auth/totp/disable",
+        headers={"Origin": ORIGIN},
+        json={"password": "nope", "code": codes[0]},
+    )
     assert wrong_password.status_code == 422
-    wrong_code = signed_in.post("/api/auth/totp/disable", headers={"Origin": ORIGIN},
-                                json={"password": PASSWORD, "code": "000000"})
+    wrong_code = signed_in.post(
+        "/api/auth/totp/disable",
+        headers={"Origin": ORIGIN},
+        json={"password": PASSWORD, "code": "000000"},
+    )
     assert wrong_code.status_code == 422
     assert signed_in.get("/api/auth/me").json()["totp_enabled"] is True
-    done = signed_in.post("/api/auth/totp/disable", headers={"Origin": ORIGIN},
-                          json={"password": PASSWORD, "code": codes[0]})
+    done = signed_in.post(
+        "/api/auth/totp/disable",
+        headers={"Origin": ORIGIN},
+        json={"password": PASSWORD, "code": codes[0]},
+    )
     assert done.status_code == 204
     assert signed_in.get("/api/auth/me").json()["totp_enabled"] is False
     with session_scope() as db:
@@ -121,8 +133,11 @@ def test_disabling_needs_the_password_and_a_code(signed_in) -> None:
 
 
 def disable(api, password: str, code: str):
-    return api.post("/api/auth/totp/disable", headers={"Origin": ORIGIN},
-                    json={"password": password, "code": code})
+    return api.post(
+        "/api/auth/totp/disable",
+        headers={"Origin": ORIGIN},
+        json={"password": password, "code": code},
+    )
 
 
 def test_wrong_disable_passwords_count_toward_the_login_lockout(signed_in) -> None:
@@ -159,11 +174,19 @@ def test_disabling_2fa_ends_every_other_session_and_refresh_token(signed_in) -> 
     signed_in.cookies.set("energyapp_session", this_cookie)
     assert disable(signed_in, PASSWORD, codes[1]).status_code == 204
     assert signed_in.get("/api/auth/me").status_code == 200  # this session stays
-    assert signed_in.post("/api/auth/refresh", json={"refresh_token": other["refresh_token"]}
-                          ).status_code == 401
+    assert (
+        signed_in.post(
+            "/api/auth/refresh", json={"refresh_token": other["refresh_token"]}
+        ).status_code
+        == 401
+    )
     signed_in.cookies.clear()
-    assert signed_in.get("/api/auth/me", headers={
-        "Authorization": f"Bearer {other['access_token']}"}).status_code == 401
+    assert (
+        signed_in.get(
+            "/api/auth/me", headers={"Authorization": f"Bearer {other['access_token']}"}
+        ).status_code
+        == 401
+    )
     signed_in.cookies.set("energyapp_session", other_cookie)
     assert signed_in.get("/api/auth/me").status_code == 401
     with session_scope() as db:
@@ -181,7 +204,8 @@ def test_demo_accounts_cannot_set_up_2fa(api, demo_users) -> None:
         assert response.status_code == 403
         assert response.json()["detail"] == (
             "Las cuentas de demostración no pueden activar la verificación en dos pasos: las "
-            "comparten todos los visitantes.")
+            "comparten todos los visitantes."
+        )
     with session_scope() as db:
         user = db.exec(select(User).where(User.email == DEMO_WORKER[0])).one()
         assert user.totp_secret is None and user.totp_enabled is False
@@ -196,7 +220,8 @@ def test_demo_accounts_cannot_disable_2fa(api, demo_users) -> None:
     assert response.status_code == 403
     assert response.json()["detail"] == (
         "Las cuentas de demostración no pueden desactivar la verificación en dos pasos: las "
-        "comparten todos los visitantes.")
+        "comparten todos los visitantes."
+    )
     assert api.get("/api/auth/me").json()["totp_enabled"] is True
 
 
@@ -232,6 +257,13 @@ def test_no_password_token_cookie_or_secret_reaches_the_logs(signed_in, app_env)
             handler.flush()
     logs = "".join(p.read_text() for p in Path(app_env["ENERGYAPP_LOG_DIR"]).glob("*.log"))
     assert "login_succeeded" in logs and "login_failed" in logs and "totp_enabled" in logs
-    for secret_text in (PASSWORD, "contraseña-equivocada", secret, codes[0], cookie,
-                        tokens["access_token"], tokens["refresh_token"]):
+    for secret_text in (
+        PASSWORD,
+        "contraseña-equivocada",
+        secret,
+        codes[0],
+        cookie,
+        tokens["access_token"],
+        tokens["refresh_token"],
+    ):
         assert secret_text not in logs

@@ -25,23 +25,26 @@ def address(peer: str | None, forwarded: str | None) -> str:
     return client_address(peer, forwarded)
 
 
-@pytest.mark.parametrize(("peer", "forwarded", "expected"), [
-    ("127.0.0.1", CLIENT, CLIENT),  # Caddy on this machine
-    ("::1", CLIENT, CLIENT),
-    ("::ffff:127.0.0.1", CLIENT, CLIENT),  # IPv4 loopback on a dual-stack socket
-    (DIRECT, CLIENT, DIRECT),  # forged by a direct client: ignored
-    (DIRECT, None, DIRECT),
-    ("127.0.0.1", None, "127.0.0.1"),
-    ("127.0.0.1", "", "127.0.0.1"),
-    ("127.0.0.1", f"10.9.9.9, {CLIENT}", CLIENT),  # the client's own entry is left of Caddy's
-    ("127.0.0.1", f"{CLIENT}:51234", CLIENT),
-    ("127.0.0.1", "[2001:db8::5]:443", "2001:db8::5"),
-    ("127.0.0.1", "not-an-address", "127.0.0.1"),
-    ("127.0.0.1", "unknown, 10.0.0.1, garbage", "127.0.0.1"),
-    ("testclient", CLIENT, "testclient"),  # Starlette's TestClient peer is no address
-    ("", CLIENT, ""),
-    (None, CLIENT, ""),
-])
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("127.0.0.1", CLIENT, CLIENT),  # Caddy on this machine
+        ("::1", CLIENT, CLIENT),
+        ("::ffff:127.0.0.1", CLIENT, CLIENT),  # IPv4 loopback on a dual-stack socket
+        (DIRECT, CLIENT, DIRECT),  # forged by a direct client: ignored
+        (DIRECT, None, DIRECT),
+        ("127.0.0.1", None, "127.0.0.1"),
+        ("127.0.0.1", "", "127.0.0.1"),
+        ("127.0.0.1", f"10.9.9.9, {CLIENT}", CLIENT),  # the client's own entry is left of Caddy's
+        ("127.0.0.1", f"{CLIENT}:51234", CLIENT),
+        ("127.0.0.1", "[2001:db8::5]:443", "2001:db8::5"),
+        ("127.0.0.1", "not-an-address", "127.0.0.1"),
+        ("127.0.0.1", "unknown, 10.0.0.1, garbage", "127.0.0.1"),
+        ("testclient", CLIENT, "testclient"),  # Starlette's TestClient peer is no address
+        ("", CLIENT, ""),
+        (None, CLIENT, ""),
+    ],
+)
 def test_forwarded_for_counts_only_from_a_trusted_peer(
     behind_caddy, peer: str | None, forwarded: str | None, expected: str
 ) -> None:
@@ -90,10 +93,12 @@ def test_the_api_records_the_forwarded_address_only_from_a_trusted_peer(
 
     apply_env(monkeypatch, trusted_proxy_hops="1")
     make_user("ana@empresa.cl")
-    with TestClient(create_api(), base_url="http://localhost:8000",
-                    client=(peer, 40000)) as client:
-        response = client.post("/api/auth/login", headers={"X-Forwarded-For": CLIENT},
-                               json={"email": "ana@empresa.cl", "password": "clave-segura-1"})
+    with TestClient(create_api(), base_url="http://localhost:8000", client=(peer, 40000)) as client:
+        response = client.post(
+            "/api/auth/login",
+            headers={"X-Forwarded-For": CLIENT},
+            json={"email": "ana@empresa.cl", "password": "clave-segura-1"},
+        )
     assert response.status_code == 200
     with session_scope() as db:
         assert db.exec(select(AuthSession.ip)).all() == [recorded]
@@ -106,16 +111,27 @@ def test_a_direct_client_cannot_dodge_the_per_ip_lockout(
 
     from energyapp.api.app import create_api
 
-    apply_env(monkeypatch, trusted_proxy_hops="1", login_max_failures_per_ip="3",
-              login_max_failures_per_account="50")
+    apply_env(
+        monkeypatch,
+        trusted_proxy_hops="1",
+        login_max_failures_per_ip="3",
+        login_max_failures_per_account="50",
+    )
     make_user("ana@empresa.cl")
-    with TestClient(create_api(), base_url="http://localhost:8000",
-                    client=(DIRECT, 40000)) as client:
+    with TestClient(
+        create_api(), base_url="http://localhost:8000", client=(DIRECT, 40000)
+    ) as client:
         for index in range(3):  # a fresh forged address every time
-            client.post("/api/auth/login", headers={"X-Forwarded-For": f"10.0.0.{index}"},
-                        json={"email": f"p{index}@e.cl", "password": "x"})
-        response = client.post("/api/auth/login", headers={"X-Forwarded-For": "10.0.0.99"},
-                               json={"email": "ana@empresa.cl", "password": "clave-segura-1"})
+            client.post(
+                "/api/auth/login",
+                headers={"X-Forwarded-For": f"10.0.0.{index}"},
+                json={"email": f"p{index}@e.cl", "password": "x"},
+            )
+        response = client.post(
+            "/api/auth/login",
+            headers={"X-Forwarded-For": "10.0.0.99"},
+            json={"email": "ana@empresa.cl", "password": "clave-segura-1"},
+        )
     assert response.status_code == 429
 
 
@@ -139,13 +155,19 @@ def test_a_state_gets_the_client_address_from_the_router_data(behind_caddy) -> N
     from reflex.istate.data import RouterData
 
     def router(peer: str) -> RouterData:
-        environ = {"asgi.scope": {"client": (peer, 40000),
-                                  "headers": [(b"x-forwarded-for", CLIENT.encode())]}}
+        environ = {
+            "asgi.scope": {
+                "client": (peer, 40000),
+                "headers": [(b"x-forwarded-for", CLIENT.encode())],
+            }
+        }
         data = EventNamespace._build_static_router_data(None, "sid", environ)  # type: ignore[arg-type]
         return RouterData.from_router_data(data)
 
     for peer, expected in [("127.0.0.1", CLIENT), (DIRECT, DIRECT)]:
         seen = router(peer)
         assert seen.session.client_ip == peer
-        assert address(seen.session.client_ip,
-                       seen.headers.raw_headers.get("x-forwarded-for")) == expected
+        assert (
+            address(seen.session.client_ip, seen.headers.raw_headers.get("x-forwarded-for"))
+            == expected
+        )

@@ -24,8 +24,9 @@ from energyapp.auth.passwords import (
 from energyapp.auth.redirects import safe_next
 
 # passlib's documented bcrypt_sha256 (v2) example, the hash of "password"
-PASSLIB_EXAMPLE = ("$bcrypt-sha256$v=2,t=2b,r=12$n79VH.0Q2TMWmt3Oqt9uku"
-                   "$Kq4Noyk3094Y2QlB8NdRT8SvGiI4ft2")
+PASSLIB_EXAMPLE = (
+    "$bcrypt-sha256$v=2,t=2b,r=12$n79VH.0Q2TMWmt3Oqt9uku$Kq4Noyk3094Y2QlB8NdRT8SvGiI4ft2"
+)
 
 
 def legacy_hash(password: str) -> str:
@@ -48,8 +49,11 @@ def test_the_scheme_is_passlibs_bcrypt_sha256_and_keyed_by_no_app_secret() -> No
     assert not verify_password("Password", PASSLIB_EXAMPLE)
 
 
-@pytest.mark.parametrize("password", ["a" * 200, "ж" * 100, "contraseña " * 90],
-                         ids=["200-ascii", "100-cyrillic", "990-spanish"])
+@pytest.mark.parametrize(
+    "password",
+    ["a" * 200, "ж" * 100, "contraseña " * 90],
+    ids=["200-ascii", "100-cyrillic", "990-spanish"],
+)
 def test_long_and_non_ascii_passwords_count_whole(password: str) -> None:
     """Past bcrypt's 72 bytes nothing is cut off: the last character still matters."""
     hashed = hash_password(password, rounds=4)
@@ -67,9 +71,11 @@ def test_input_is_capped_to_bound_the_work() -> None:
 
 @pytest.mark.parametrize(
     ("typed_at_signup", "typed_later"),
-    [("\ufb01esta-2024!", "fiesta-2024!"),  # the "ﬁ" ligature is "fi"
-     ("a\u00f1o-nuevo-77", "an\u0303o-nuevo-77"),  # composed "ñ" vs "n" + combining tilde
-     ("ＡＢＣ-clave-９", "ABC-clave-9")],  # full-width forms
+    [
+        ("\ufb01esta-2024!", "fiesta-2024!"),  # the "ﬁ" ligature is "fi"
+        ("a\u00f1o-nuevo-77", "an\u0303o-nuevo-77"),  # composed "ñ" vs "n" + combining tilde
+        ("ＡＢＣ-clave-９", "ABC-clave-9"),
+    ],  # full-width forms
     ids=["ligature", "composed-decomposed", "full-width"],
 )
 def test_passwords_are_compared_in_nfkc(typed_at_signup: str, typed_later: str) -> None:
@@ -118,13 +124,20 @@ def test_no_more_hashes_run_at_once_than_there_are_cores(monkeypatch) -> None:
     assert 1 <= peak <= (os.cpu_count() or 1)
 
 
-@pytest.mark.parametrize("stored", [
-    "", "not-a-hash", "$2b$04$short", "$2b$04$" + "!" * 53,
-    "$bcrypt-sha256$", "$bcrypt-sha256$v=2,t=2b,r=4$short$x",
-    "$bcrypt-sha256$v=2,t=2b,r=99$n79VH.0Q2TMWmt3Oqt9uku$Kq4Noyk3094Y2QlB8NdRT8SvGiI4ft2",
-    "$bcrypt-sha256$v=1,t=2b,r=12$n79VH.0Q2TMWmt3Oqt9uku$Kq4Noyk3094Y2QlB8NdRT8SvGiI4ft2",
-    "contraseña",
-])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",
+        "not-a-hash",
+        "$2b$04$short",
+        "$2b$04$" + "!" * 53,
+        "$bcrypt-sha256$",
+        "$bcrypt-sha256$v=2,t=2b,r=4$short$x",
+        "$bcrypt-sha256$v=2,t=2b,r=99$n79VH.0Q2TMWmt3Oqt9uku$Kq4Noyk3094Y2QlB8NdRT8SvGiI4ft2",
+        "$bcrypt-sha256$v=1,t=2b,r=12$n79VH.0Q2TMWmt3Oqt9uku$Kq4Noyk3094Y2QlB8NdRT8SvGiI4ft2",
+        "contraseña",
+    ],
+)
 def test_malformed_stored_hash_is_a_plain_false(stored: str) -> None:
     assert verify_password("x", stored) is False
     assert verify_password("password", stored) is False
@@ -138,8 +151,9 @@ def test_the_common_password_list_is_large_and_loaded_once() -> None:
     assert passwords.COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").startswith("# ")
 
 
-@pytest.mark.parametrize("password", ["password123", "PASSWORD123", "Qwerty123", "iloveyou",
-                                      "ｐａｓｓｗｏｒｄ１２３"])
+@pytest.mark.parametrize(
+    "password", ["password123", "PASSWORD123", "Qwerty123", "iloveyou", "ｐａｓｓｗｏｒｄ１２３"]
+)
 def test_common_passwords_match_whatever_the_case_or_width(password: str) -> None:
     assert is_common(password)
 

@@ -26,8 +26,12 @@ PROJECT = Path(__file__).resolve().parents[2]
 OUTPUT = PROJECT / "test-output"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 START_TIMEOUT = float(os.environ.get("ENERGYAPP_TEST_START_TIMEOUT", "600"))
 
@@ -60,24 +64,30 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     url = f"http://localhost:{port}"
     db_url = f"sqlite:///{base / 'energyapp.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
-    env.update({
-        "ENERGYAPP_CONFIG_FILE": str(PROJECT / "tests" / "settings.test.yaml"),
-        "ENERGYAPP_PUBLIC_URL": url,
-        "ENERGYAPP_PORT": str(port),
-        "ENERGYAPP_DB_URL": db_url,
-        "ENERGYAPP_DATA_DIR": str(base / "data"),
-        "ENERGYAPP_LOG_DIR": str(base / "logs"),
-        "ENERGYAPP_SECRET_KEY": TEST_SECRET,
-        "ENERGYAPP_OLLAMA_URL": standin.url,
-        "ENERGYAPP_PASSWORD_CHANGE_DOMAINS": "inacapmail.cl,cambio.cl",
-        # A separate build folder, so tests never disturb a developer's running `make run`.
-        "REFLEX_WEB_WORKDIR": str(PROJECT / ".web-test"),
-    })
+    env.update(
+        {
+            "ENERGYAPP_CONFIG_FILE": str(PROJECT / "tests" / "settings.test.yaml"),
+            "ENERGYAPP_PUBLIC_URL": url,
+            "ENERGYAPP_PORT": str(port),
+            "ENERGYAPP_DB_URL": db_url,
+            "ENERGYAPP_DATA_DIR": str(base / "data"),
+            "ENERGYAPP_LOG_DIR": str(base / "logs"),
+            "ENERGYAPP_SECRET_KEY": TEST_SECRET,
+            "ENERGYAPP_OLLAMA_URL": standin.url,
+            "ENERGYAPP_PASSWORD_CHANGE_DOMAINS": "inacapmail.cl,cambio.cl",
+            # A separate build folder, so tests never disturb a developer's running `make run`.
+            "REFLEX_WEB_WORKDIR": str(PROJECT / ".web-test"),
+        }
+    )
     log_path = base / "server.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            ["make", "--no-print-directory", "run"], cwd=PROJECT, env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            ["make", "--no-print-directory", "run"],
+            cwd=PROJECT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = AppServer(url=url, standin=standin, log_path=log_path, db_url=db_url, env=env)
     try:
@@ -172,8 +182,9 @@ def new_visit(browser, app_server: AppServer) -> Iterator:
 
 @pytest.fixture
 def phone_visit(browser, app_server: AppServer) -> Iterator[PageVisit]:
-    context, page_visit = _open_page(browser, app_server, viewport={"width": 390, "height": 844},
-                                     is_mobile=True, has_touch=True)
+    context, page_visit = _open_page(
+        browser, app_server, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     yield page_visit
     context.close()
 
@@ -186,11 +197,22 @@ def unique_email(domain: str = "empresa.cl") -> str:
     return f"persona{next(_counter)}.{int(time.time() * 1000) % 10_000_000}@{domain}"
 
 
-def api_register(app_server: AppServer, email: str, password: str = "clave-segura-1",
-                 name: str = "Persona de Prueba") -> None:
-    response = httpx.post(f"{app_server.url}/api/auth/register", json={
-        "name": name, "email": email, "password": password, "password_confirmation": password,
-    }, timeout=10)
+def api_register(
+    app_server: AppServer,
+    email: str,
+    password: str = "clave-segura-1",
+    name: str = "Persona de Prueba",
+) -> None:
+    response = httpx.post(
+        f"{app_server.url}/api/auth/register",
+        json={
+            "name": name,
+            "email": email,
+            "password": password,
+            "password_confirmation": password,
+        },
+        timeout=10,
+    )
     assert response.status_code == 201, response.text
 
 
@@ -203,8 +225,9 @@ def api_enable_totp(app_server: AppServer, email: str, password: str = "clave-se
         auth = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
         client.cookies.clear()
         secret = client.post("/api/auth/totp/setup", headers=auth).json()["secret"]
-        confirmed = client.post("/api/auth/totp/confirm", headers=auth,
-                                json={"code": pyotp.TOTP(secret).now()})
+        confirmed = client.post(
+            "/api/auth/totp/confirm", headers=auth, json={"code": pyotp.TOTP(secret).now()}
+        )
         assert confirmed.status_code == 200, confirmed.text
     return secret
 

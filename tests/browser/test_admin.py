@@ -16,8 +16,9 @@ def _chat(page, text: str) -> None:
     expect(page.locator(".bubble-assistant")).to_have_count(1, timeout=10_000)
 
 
-def test_admin_reassigns_a_workers_conversation_to_the_supervisor(new_visit,
-                                                                   app_server: AppServer) -> None:
+def test_admin_reassigns_a_workers_conversation_to_the_supervisor(
+    new_visit, app_server: AppServer
+) -> None:
     worker_email = unique_email()
     api_register(app_server, worker_email, name="Walter Obrero")
     title = f"Mantención turbina {worker_email.split('@')[0]}"
@@ -49,14 +50,15 @@ def test_admin_reassigns_a_workers_conversation_to_the_supervisor(new_visit,
     expect(worker.page.locator(".conversation-item")).to_have_count(0)
     supervisor = new_visit()
     ui_login(supervisor.page, "supervisor@alvaradomazzei.cl", "supervisor123")
-    expect(supervisor.page.locator(".conversation-item").filter(has_text=title)
-           ).to_have_count(1)
+    expect(supervisor.page.locator(".conversation-item").filter(has_text=title)).to_have_count(1)
 
     boss.page.get_by_role("radio", name="Auditoría").click()
-    expect(boss.page.locator(".audit-row").filter(has_text="Conversación reasignada").first
-           ).to_be_visible()
-    expect(boss.page.locator(".audit-row").filter(has_text="Conversación revisada").first
-           ).to_be_visible()
+    expect(
+        boss.page.locator(".audit-row").filter(has_text="Conversación reasignada").first
+    ).to_be_visible()
+    expect(
+        boss.page.locator(".audit-row").filter(has_text="Conversación revisada").first
+    ).to_be_visible()
     boss.screenshot("admin-audit")
 
 

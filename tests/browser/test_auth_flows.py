@@ -27,8 +27,9 @@ DEMO = {
 
 
 @pytest.mark.parametrize("button", list(DEMO))
-def test_each_demo_account_signs_in_from_the_quick_access_buttons(visit: PageVisit,
-                                                                   button: str) -> None:
+def test_each_demo_account_signs_in_from_the_quick_access_buttons(
+    visit: PageVisit, button: str
+) -> None:
     page = visit.page
     page.goto("/login")
     page.get_by_role("button", name=button).click()
@@ -91,7 +92,8 @@ def test_register_explains_the_rule_refuses_precisely_and_signs_in(visit: PageVi
     page.get_by_label("Repite la contraseña").fill("corta")
     page.get_by_role("button", name="Crear cuenta").click()  # checked on the server only:
     expect(page.get_by_role("alert")).to_contain_text(  # a typed password never enters a var
-        "La contraseña debe tener al menos 8 caracteres.")
+        "La contraseña debe tener al menos 8 caracteres."
+    )
     page.get_by_label("Contraseña", exact=True).fill("clave-segura-1")
     page.get_by_label("Repite la contraseña").fill("clave-segura-1")
     page.get_by_role("button", name="Crear cuenta").click()
@@ -141,8 +143,9 @@ def test_set_up_2fa_from_settings(visit: PageVisit, app_server: AppServer) -> No
     expect(page.get_by_text("Activada", exact=True)).to_be_visible()
 
 
-def test_autosetup_domain_is_walked_through_2fa_first(visit: PageVisit,
-                                                      app_server: AppServer) -> None:
+def test_autosetup_domain_is_walked_through_2fa_first(
+    visit: PageVisit, app_server: AppServer
+) -> None:
     email = unique_email("inacapmail.cl")
     api_register(app_server, email)
     page = visit.page
@@ -158,8 +161,9 @@ def test_autosetup_domain_is_walked_through_2fa_first(visit: PageVisit,
     expect(page).to_have_url(re.compile(r"/dashboard/?$"))
 
 
-def test_reloading_the_setup_page_keeps_the_qr_already_scanned(visit: PageVisit,
-                                                               app_server: AppServer) -> None:
+def test_reloading_the_setup_page_keeps_the_qr_already_scanned(
+    visit: PageVisit, app_server: AppServer
+) -> None:
     email = unique_email("inacapmail.cl")
     api_register(app_server, email)
     page = visit.page
@@ -176,8 +180,7 @@ def test_reloading_the_setup_page_keeps_the_qr_already_scanned(visit: PageVisit,
     expect(page.get_by_role("button", name="Ya los guardé")).to_be_visible()
 
 
-def test_change_password_and_other_devices_are_signed_out(new_visit,
-                                                          app_server: AppServer) -> None:
+def test_change_password_and_other_devices_are_signed_out(new_visit, app_server: AppServer) -> None:
     email = unique_email("cambio.cl")
     api_register(app_server, email)
     laptop, phone = new_visit(), new_visit()
@@ -204,9 +207,11 @@ def test_revoke_another_session_from_settings(new_visit, app_server: AppServer) 
     email = unique_email()
     api_register(app_server, email)
     laptop = new_visit()
-    phone = new_visit(viewport={"width": 390, "height": 844}, is_mobile=True,
-                      user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) "
-                                 "Safari/604.1")
+    phone = new_visit(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1",
+    )
     ui_login(phone.page, email, "clave-segura-1")
     expect(phone.page).to_have_url(re.compile(r"/dashboard/?$"))
     ui_login(laptop.page, email, "clave-segura-1")

@@ -31,8 +31,9 @@ def send(page, text: str) -> None:
     box.press("Enter")
 
 
-def test_send_streams_with_the_typing_indicator_and_saves(chat_page: PageVisit,
-                                                          app_server: AppServer) -> None:
+def test_send_streams_with_the_typing_indicator_and_saves(
+    chat_page: PageVisit, app_server: AppServer
+) -> None:
     app_server.standin.configure(tokens=40, tokens_per_second=40, first_token_delay=0.8)
     page = chat_page.page
     send(page, "Hola, ¿qué puedes hacer?")
@@ -75,8 +76,9 @@ def test_too_long_message_is_refused_and_kept(chat_page: PageVisit) -> None:
     expect(page.get_by_label("Mensaje")).to_have_value(text)
 
 
-def test_stop_keeps_the_partial_answer_and_offers_retry(chat_page: PageVisit,
-                                                        app_server: AppServer) -> None:
+def test_stop_keeps_the_partial_answer_and_offers_retry(
+    chat_page: PageVisit, app_server: AppServer
+) -> None:
     app_server.standin.configure(tokens=200, tokens_per_second=20)
     page = chat_page.page
     send(page, "Escribe algo largo")
@@ -92,8 +94,9 @@ def test_stop_keeps_the_partial_answer_and_offers_retry(chat_page: PageVisit,
     expect(page.get_by_role("button", name="Reintentar")).to_be_visible()
 
 
-def test_model_unreachable_keeps_the_message_and_says_so(chat_page: PageVisit,
-                                                         app_server: AppServer) -> None:
+def test_model_unreachable_keeps_the_message_and_says_so(
+    chat_page: PageVisit, app_server: AppServer
+) -> None:
     app_server.standin.configure(error_status=503)
     page = chat_page.page
     send(page, "¿Funciona el modelo?")
@@ -134,13 +137,17 @@ def test_history_survives_reload_and_conversations_can_be_renamed_searched_delet
     expect(page.get_by_text("¿En qué te ayudo hoy")).to_be_visible()
 
 
-def test_unsafe_markdown_from_the_model_stays_inert(chat_page: PageVisit,
-                                                   app_server: AppServer) -> None:
-    app_server.standin.configure(reply=(
-        'Mira: <script>window.pwned=1</script> <img src=x onerror="window.pwned=2"> '
-        "[enlace](javascript:window.pwned=3) y **negrita** con `código`"))
+def test_unsafe_markdown_from_the_model_stays_inert(
+    chat_page: PageVisit, app_server: AppServer
+) -> None:
+    app_server.standin.configure(
+        reply=(
+            'Mira: <script>window.pwned=1</script> <img src=x onerror="window.pwned=2"> '
+            "[enlace](javascript:window.pwned=3) y **negrita** con `código`"
+        )
+    )
     page = chat_page.page
-    send(page, "<b>hola</b> <img src=x onerror=\"window.pwned=4\">")
+    send(page, '<b>hola</b> <img src=x onerror="window.pwned=4">')
     expect(page.locator(".bubble-assistant strong")).to_have_text("negrita")
     expect(page.locator(".bubble-assistant code")).to_have_text("código")
     expect(page.locator(".bubble-user")).to_contain_text("<b>hola</b>")  # shown, not rendered
@@ -184,8 +191,9 @@ def test_double_click_sends_once(chat_page: PageVisit, app_server: AppServer) ->
     expect(page.get_by_role("alert")).to_have_count(0)
 
 
-def test_reload_mid_stream_shows_the_answer_growing_and_finished(chat_page: PageVisit,
-                                                                 app_server: AppServer) -> None:
+def test_reload_mid_stream_shows_the_answer_growing_and_finished(
+    chat_page: PageVisit, app_server: AppServer
+) -> None:
     app_server.standin.configure(tokens=60, tokens_per_second=20)
     page = chat_page.page
     send(page, "Respuesta lenta, por favor")
@@ -197,8 +205,9 @@ def test_reload_mid_stream_shows_the_answer_growing_and_finished(chat_page: Page
     expect(page.locator(".bubble-assistant").first).to_have_text(expected, timeout=10_000)
 
 
-def test_a_second_tab_sees_the_saved_part_while_it_streams(new_visit, app_server: AppServer
-                                                            ) -> None:
+def test_a_second_tab_sees_the_saved_part_while_it_streams(
+    new_visit, app_server: AppServer
+) -> None:
     email = unique_email()
     api_register(app_server, email)
     app_server.standin.configure(tokens=80, tokens_per_second=20)
@@ -230,6 +239,5 @@ def test_several_users_stream_at_once(new_visit, app_server: AppServer) -> None:
         send(visit.page, "Todos a la vez")
     expected = "".join(app_server.standin.behavior.answer_tokens()).strip()
     for visit in visits:
-        expect(visit.page.locator(".bubble-assistant").first).to_have_text(expected,
-                                                                           timeout=15_000)
+        expect(visit.page.locator(".bubble-assistant").first).to_have_text(expected, timeout=15_000)
     app_server.standin.reset()

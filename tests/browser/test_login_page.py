@@ -56,8 +56,11 @@ def test_the_api_docs_page_loads_nothing_from_outside(visit: PageVisit) -> None:
 
 def test_cors_allows_only_the_configured_origin(app_server: AppServer) -> None:
     def preflight(origin: str) -> httpx.Response:
-        return httpx.options(f"{app_server.url}/api/auth/me", timeout=5, headers={
-            "Origin": origin, "Access-Control-Request-Method": "POST"})
+        return httpx.options(
+            f"{app_server.url}/api/auth/me",
+            timeout=5,
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        )
 
     foreign = preflight("https://evil.example")
     assert "access-control-allow-origin" not in foreign.headers

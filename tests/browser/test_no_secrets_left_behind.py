@@ -18,8 +18,9 @@ from tests.browser.conftest import PROJECT, AppServer, PageVisit, ui_login, uniq
 def leaks(app_server: AppServer, canaries: list[str], since: float) -> list[str]:
     """Where each canary appears: the server's stdout, its log dir, the tab states."""
     places = [app_server.log_path, *Path(app_server.env["ENERGYAPP_LOG_DIR"]).rglob("*")]
-    places += [p for p in (PROJECT / ".states").rglob("*")
-               if p.is_file() and p.stat().st_mtime >= since]
+    places += [
+        p for p in (PROJECT / ".states").rglob("*") if p.is_file() and p.stat().st_mtime >= since
+    ]
     found = []
     for place in places:
         if not place.is_file():
@@ -29,8 +30,9 @@ def leaks(app_server: AppServer, canaries: list[str], since: float) -> list[str]
     return found
 
 
-def test_passwords_codes_and_secrets_leave_no_trace(visit: PageVisit,
-                                                    app_server: AppServer) -> None:
+def test_passwords_codes_and_secrets_leave_no_trace(
+    visit: PageVisit, app_server: AppServer
+) -> None:
     since = time.time() - 1
     stamp = time.time_ns() % 10**9
     first, wrong, second = (f"Canario-{stamp}-{kind}" for kind in ("uno", "malo", "dos"))

@@ -27,8 +27,11 @@ def event(state_cls, handler: str) -> str:
 def login_cookie(app_server: AppServer, email: str, password: str) -> str:
     """The HttpOnly session cookie of a fresh login (as the browser would hold it)."""
     with httpx.Client(base_url=app_server.url, timeout=10) as client:
-        response = client.post("/api/auth/login", json={"email": email, "password": password},
-                               headers={"Origin": app_server.url})
+        response = client.post(
+            "/api/auth/login",
+            json={"email": email, "password": password},
+            headers={"Origin": app_server.url},
+        )
         assert response.status_code == 200, response.text
         cookie = next(c for c in client.cookies.jar if "session" in c.name)
         return f"{cookie.name}={cookie.value}"
@@ -41,11 +44,13 @@ def worker_with_secret(app_server: AppServer) -> tuple[str, str, str]:
     api_register(app_server, email)
     secret = f"presupuesto-confidencial-{time.time_ns()}"
     with httpx.Client(base_url=app_server.url, timeout=30) as client:
-        tokens = client.post("/api/auth/login",
-                             json={"email": email, "password": "clave-segura-1"}).json()
+        tokens = client.post(
+            "/api/auth/login", json={"email": email, "password": "clave-segura-1"}
+        ).json()
         auth = {"Authorization": f"Bearer {tokens['access_token']}"}
-        with client.stream("POST", "/api/chat", headers=auth,
-                           json={"message": f"Resume esto: {secret}"}) as stream:
+        with client.stream(
+            "POST", "/api/chat", headers=auth, json={"message": f"Resume esto: {secret}"}
+        ) as stream:
             lines = [json.loads(line) for line in stream.iter_lines() if line]
         conversation_id = str(lines[0]["conversation_id"])
     return email, secret, conversation_id
@@ -57,12 +62,18 @@ def admin_reads(app_server: AppServer, sock: RawSocket, email: str, conversation
     sock.hydrate("/admin")
     sock.call(event(AdminState, "load"), path="/admin")
     sock.call(event(AdminState, "search_users"), {"value": email}, path="/admin")
-    return text_of(sock.call(event(AdminState, "select_conversation"),
-                             {"conversation_id": conversation_id}, path="/admin"))
+    return text_of(
+        sock.call(
+            event(AdminState, "select_conversation"),
+            {"conversation_id": conversation_id},
+            path="/admin",
+        )
+    )
 
 
-def test_a_tab_token_without_the_cookie_gets_nothing(app_server: AppServer,
-                                                     worker_with_secret) -> None:
+def test_a_tab_token_without_the_cookie_gets_nothing(
+    app_server: AppServer, worker_with_secret
+) -> None:
     email, secret, conversation_id = worker_with_secret
     admin_cookie = login_cookie(app_server, *ADMIN)
     with RawSocket(app_server.url, cookie=admin_cookie) as admin_tab:
@@ -86,11 +97,11 @@ def test_refused_events_reply_with_no_data(app_server: AppServer, worker_with_se
     email, secret, conversation_id = worker_with_secret
     with RawSocket(app_server.url) as anonymous:
         anonymous.hydrate("/dashboard")
-        for name, payload in ((event(ChatState, "open_conversation"),
-                               {"conversation_id": conversation_id}),
-                              (event(AdminState, "select_conversation"),
-                               {"conversation_id": conversation_id}),
-                              (event(ChatState, "setvar"), {"var_name": "search", "value": "x"})):
+        for name, payload in (
+            (event(ChatState, "open_conversation"), {"conversation_id": conversation_id}),
+            (event(AdminState, "select_conversation"), {"conversation_id": conversation_id}),
+            (event(ChatState, "setvar"), {"var_name": "search", "value": "x"}),
+        ):
             replies = anonymous.call(name, payload)
             assert secret not in text_of(replies)
             refusal = [e for r in replies for e in r.events]
@@ -118,19 +129,21 @@ def test_setup_pending_cannot_chat_over_the_socket(app_server: AppServer) -> Non
         assert any("/setup-2fa" in t for r in replies for t in r.redirects())
         started = text_of(tab.call(event(SettingsState, "resume_totp_setup"), path="/setup-2fa"))
         assert "data:image/svg+xml" in started  # the setup page's own handler works
-    with httpx.Client(base_url=app_server.url, timeout=10,
-                      headers={"Cookie": cookie}) as client:
+    with httpx.Client(base_url=app_server.url, timeout=10, headers={"Cookie": cookie}) as client:
         assert client.get("/api/conversations").status_code == 403  # the same rule on the API
 
 
-def test_logout_elsewhere_resets_the_open_tab_at_once(app_server: AppServer,
-                                                      worker_with_secret) -> None:
+def test_logout_elsewhere_resets_the_open_tab_at_once(
+    app_server: AppServer, worker_with_secret
+) -> None:
     email, secret, conversation_id = worker_with_secret
     admin_cookie = login_cookie(app_server, *ADMIN)
     with RawSocket(app_server.url, cookie=admin_cookie) as admin_tab:
         assert secret in admin_reads(app_server, admin_tab, email, conversation_id)
-        logout = httpx.post(f"{app_server.url}/api/auth/logout",
-                            headers={"Cookie": admin_cookie, "Origin": app_server.url})
+        logout = httpx.post(
+            f"{app_server.url}/api/auth/logout",
+            headers={"Cookie": admin_cookie, "Origin": app_server.url},
+        )
         assert logout.status_code == 204
         pushed = admin_tab.updates(5, until=lambda u: any("reload" in t for t in u.redirects()))
         assert pushed, "the tab was not told at once"
@@ -146,10 +159,14 @@ def test_logout_elsewhere_resets_the_open_tab_at_once(app_server: AppServer,
 def test_unknown_handlers_never_log_the_payload(app_server: AppServer) -> None:
     canary = f"canario-{time.time_ns()}"
     with RawSocket(app_server.url, cookie=f"energyapp_session={canary}-cookie") as sock:
-        sock.emit("reflex___state____state.energyapp___states___login____login_state.nope",
-                  {"password": canary})
-        sock.emit("reflex___state____state.energyapp___states___login____login_state.submit",
-                  {"form": 12345, "password": canary})
+        sock.emit(
+            "reflex___state____state.energyapp___states___login____login_state.nope",
+            {"password": canary},
+        )
+        sock.emit(
+            "reflex___state____state.energyapp___states___login____login_state.submit",
+            {"form": 12345, "password": canary},
+        )
         sock.updates(1.5)
     time.sleep(0.5)
     assert canary not in app_server.log_path.read_text(errors="replace")

@@ -24,19 +24,27 @@ DOCS = Path(__file__).parents[2] / "docs" / "deployment.md"
 def _insert_old_rows(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO users (email, name, password_hash, role, is_active, is_demo, "
-            "totp_enabled, created_at) VALUES ('ana@empresa.cl', 'Ana', 'x', 'admin', true, "
-            "false, false, '2026-11-30 09:00:00.123456+00')"))
+        connection.execute(
+            text(
+                "INSERT INTO users (email, name, password_hash, role, is_active, is_demo, "
+                "totp_enabled, created_at) VALUES ('ana@empresa.cl', 'Ana', 'x', 'admin', true, "
+                "false, false, '2026-11-30 09:00:00.123456+00')"
+            )
+        )
         user_id = connection.execute(text("SELECT id FROM users")).scalar_one()
-        for action, details in (("login", None), ("role_changed", '{"new": "admin", "ñ": 1}'),
-                                ("logout", None)):
-            connection.execute(text(
-                "INSERT INTO audit_events (actor_id, action, target_type, target_id, details, "
-                "ip, created_at) VALUES (:actor, :action, 'user', :target, :details, "
-                "'10.0.0.1', '2026-11-30 10:00:00.654321+00')"),
-                {"actor": user_id, "action": action, "target": str(user_id),
-                 "details": details})
+        for action, details in (
+            ("login", None),
+            ("role_changed", '{"new": "admin", "ñ": 1}'),
+            ("logout", None),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO audit_events (actor_id, action, target_type, target_id, details, "
+                    "ip, created_at) VALUES (:actor, :action, 'user', :target, :details, "
+                    "'10.0.0.1', '2026-11-30 10:00:00.654321+00')"
+                ),
+                {"actor": user_id, "action": action, "target": str(user_id), "details": details},
+            )
     engine.dispose()
 
 
@@ -48,7 +56,8 @@ def _foreign_keys(url: str) -> list:
 
 
 def test_upgrade_chains_the_rows_already_there_and_downgrade_undoes_it(
-        db_url: str, settings_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    db_url: str, settings_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from energyapp.db.engine import get_engine, reset_engine, session_scope
     from energyapp.services import audit
 
@@ -66,8 +75,7 @@ def test_upgrade_chains_the_rows_already_there_and_downgrade_undoes_it(
         with session_scope() as session:
             report = audit.verify_chain(session)
         assert report.intact and report.rows == 4, report
-        with pytest.raises(DatabaseError, match="append-only"), \
-                get_engine().begin() as connection:
+        with pytest.raises(DatabaseError, match="append-only"), get_engine().begin() as connection:
             connection.execute(text("UPDATE audit_events SET ip = NULL"))
         with get_engine().begin() as connection:  # deleting the actor leaves its rows alone
             connection.execute(text("DELETE FROM users"))
@@ -80,8 +88,12 @@ def test_upgrade_chains_the_rows_already_there_and_downgrade_undoes_it(
         engine = create_engine(db_url)
         with engine.begin() as connection:  # updatable again; the deleted actor became NULL
             connection.execute(text("UPDATE audit_events SET ip = NULL"))
-            assert connection.execute(text(
-                "SELECT COUNT(*) FROM audit_events WHERE actor_id IS NOT NULL")).scalar_one() == 0
+            assert (
+                connection.execute(
+                    text("SELECT COUNT(*) FROM audit_events WHERE actor_id IS NOT NULL")
+                ).scalar_one()
+                == 0
+            )
             connection.execute(text("DELETE FROM audit_events"))
         engine.dispose()
     finally:
@@ -108,8 +120,9 @@ def _docs_sql() -> list[str]:
 
 
 @pytest.mark.skipif(not PG_URL, reason="ENERGYAPP_TEST_PG_URL is not set")
-def test_the_documented_roles(settings_env: dict, monkeypatch: pytest.MonkeyPatch,
-                              capsys: pytest.CaptureFixture) -> None:
+def test_the_documented_roles(
+    settings_env: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     suffix = uuid.uuid4().hex[:8]
     owner, app, database = f"ea_owner_{suffix}", f"ea_app_{suffix}", f"ea_roles_{suffix}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -117,29 +130,31 @@ def test_the_documented_roles(settings_env: dict, monkeypatch: pytest.MonkeyPatc
 
     def url(role: str, db: str) -> str:
         return base.set(username=role, password=None, database=db).render_as_string(
-            hide_password=False)
+            hide_password=False
+        )
 
     def rename(statement: str) -> str:
         statement = re.sub(r"\benergyapp_owner\b", owner, statement)
         statement = re.sub(r"\benergyapp\b(?!_)", app, statement)
         return statement.replace(f"DATABASE {app} ", f"DATABASE {database} ").replace(
-            f"\\connect {app}", f"\\connect {database}")
+            f"\\connect {app}", f"\\connect {database}"
+        )
 
     connection = admin.connect()
     try:
         for statement in map(rename, _docs_sql()):
             if statement.startswith("\\connect"):
                 connection.close()
-                connection = create_engine(url(base.username, database),
-                                           isolation_level="AUTOCOMMIT").connect()
+                connection = create_engine(
+                    url(base.username, database), isolation_level="AUTOCOMMIT"
+                ).connect()
             else:
                 connection.execute(text(statement))
         connection.close()
 
         from energyapp.__main__ import main
 
-        apply_env(monkeypatch, db_url=url(app, database),
-                  migrate_db_url=url(owner, database))
+        apply_env(monkeypatch, db_url=url(app, database), migrate_db_url=url(owner, database))
         assert main(["migrate"]) == 0
         monkeypatch.setenv("PW", "una-clave-larga-9")
         assert main(["create-admin", "jefa@empresa.cl", "--password-env", "PW"]) == 0
@@ -148,9 +163,13 @@ def test_the_documented_roles(settings_env: dict, monkeypatch: pytest.MonkeyPatc
         assert "1 row(s)" in capsys.readouterr().out
 
         as_app = create_engine(url(app, database))
-        for statement in ("UPDATE audit_events SET ip = NULL", "DELETE FROM audit_events",
-                          "TRUNCATE audit_events", "CREATE TABLE mine (id int)",
-                          "DROP TRIGGER audit_events_append_only ON audit_events"):
+        for statement in (
+            "UPDATE audit_events SET ip = NULL",
+            "DELETE FROM audit_events",
+            "TRUNCATE audit_events",
+            "CREATE TABLE mine (id int)",
+            "DROP TRIGGER audit_events_append_only ON audit_events",
+        ):
             with pytest.raises(ProgrammingError), as_app.begin() as c:
                 c.execute(text(statement))
         with as_app.begin() as c:  # rows of other tables: the app's to change
@@ -172,8 +191,9 @@ def test_the_documented_roles(settings_env: dict, monkeypatch: pytest.MonkeyPatc
         admin.dispose()
 
 
-def test_migrate_uses_migrate_db_url(settings_env: dict, monkeypatch: pytest.MonkeyPatch,
-                                     tmp_path: Path) -> None:
+def test_migrate_uses_migrate_db_url(
+    settings_env: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from energyapp.__main__ import main
 
     app_db, owner_db = tmp_path / "app.db", tmp_path / "owner.db"

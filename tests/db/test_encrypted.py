@@ -36,8 +36,9 @@ OTHER_SECRET = "other-secret-" + "z" * 40
 
 def _raw_secret(email: str = EMAIL) -> str | None:
     with get_engine().connect() as connection:
-        return connection.execute(text("SELECT totp_secret FROM users WHERE email = :email"),
-                                  {"email": email}).scalar_one()
+        return connection.execute(
+            text("SELECT totp_secret FROM users WHERE email = :email"), {"email": email}
+        ).scalar_one()
 
 
 def _model_secret(email: str = EMAIL) -> str | None:
@@ -90,13 +91,15 @@ def test_totp_login_works_with_the_encrypted_secret(api, totp_user: str) -> None
 def test_setup_through_the_api_stores_it_encrypted(api, make_user) -> None:
     make_user(EMAIL, PASSWORD)
     assert api_login(api, EMAIL, PASSWORD).status_code == 200
-    secret = api.post("/api/auth/totp/setup",
-                      headers={"Origin": "http://localhost:8000"}).json()["secret"]
+    secret = api.post("/api/auth/totp/setup", headers={"Origin": "http://localhost:8000"}).json()[
+        "secret"
+    ]
     assert _raw_secret() != secret and decrypt(_raw_secret()) == secret
 
 
 def test_rotating_secret_key_keeps_totp_working_until_reencrypted(
-        api, totp_user: str, monkeypatch, capsys) -> None:
+    api, totp_user: str, monkeypatch, capsys
+) -> None:
     old_raw = _raw_secret()
     apply_env(monkeypatch, secret_key=NEW_SECRET, previous_secret_keys=TEST_SECRET)
     assert _login(api, totp_user, -1).status_code == 200
@@ -111,8 +114,7 @@ def test_rotating_secret_key_keeps_totp_working_until_reencrypted(
     assert _login(api, totp_user, 0).status_code == 200
 
 
-def test_a_key_that_opens_nothing_fails_closed(api, totp_user: str, monkeypatch,
-                                               capsys) -> None:
+def test_a_key_that_opens_nothing_fails_closed(api, totp_user: str, monkeypatch, capsys) -> None:
     apply_env(monkeypatch, secret_key=OTHER_SECRET)
     assert _model_secret() == "" and _model_secret() is not None
     response = _login(api, totp_user, 0)
@@ -142,17 +144,21 @@ def test_an_undecryptable_value_is_never_written_back(totp_user: str, monkeypatc
     assert _model_secret() == totp_user
 
 
-def test_migration_encrypts_plaintext_and_downgrade_decrypts(app_env, db_url: str,
-                                                             monkeypatch) -> None:
+def test_migration_encrypts_plaintext_and_downgrade_decrypts(
+    app_env, db_url: str, monkeypatch
+) -> None:
     config = alembic_config(db_url)
     command.downgrade(config, "0004")
     plain = pyotp.random_base32()
     with get_engine().begin() as connection:
-        connection.execute(text(
-            "INSERT INTO users (email, name, password_hash, role, is_active, is_demo, "
-            "totp_secret, totp_enabled, created_at) VALUES (:email, 'Marta', 'x', "
-            "'trabajador', true, false, :secret, true, CURRENT_TIMESTAMP)"),
-            {"email": EMAIL, "secret": plain})
+        connection.execute(
+            text(
+                "INSERT INTO users (email, name, password_hash, role, is_active, is_demo, "
+                "totp_secret, totp_enabled, created_at) VALUES (:email, 'Marta', 'x', "
+                "'trabajador', true, false, :secret, true, CURRENT_TIMESTAMP)"
+            ),
+            {"email": EMAIL, "secret": plain},
+        )
     try:
         command.upgrade(config, "0005")
         raw = _raw_secret()

@@ -27,8 +27,9 @@ def loose_umask() -> Iterator[None]:
     os.umask(previous)
 
 
-def test_a_new_sqlite_database_and_its_side_files_are_private(tmp_path: Path,
-                                                              loose_umask: None) -> None:
+def test_a_new_sqlite_database_and_its_side_files_are_private(
+    tmp_path: Path, loose_umask: None
+) -> None:
     database = tmp_path / "data" / "energyapp.db"
     engine = make_engine(f"sqlite:///{database}")
     with engine.connect() as connection:
@@ -38,7 +39,11 @@ def test_a_new_sqlite_database_and_its_side_files_are_private(tmp_path: Path,
         wal, shm = Path(f"{database}-wal"), Path(f"{database}-shm")
         assert wal.exists() and shm.exists()  # WAL mode, connection open
         assert (mode(database.parent), mode(database), mode(wal), mode(shm)) == (
-            0o700, 0o600, 0o600, 0o600)
+            0o700,
+            0o600,
+            0o600,
+            0o600,
+        )
     engine.dispose()
 
 
@@ -61,8 +66,9 @@ def test_memory_database_creates_no_file(tmp_path: Path, monkeypatch) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_start_up_makes_reflex_states_private(tmp_path: Path, loose_umask: None,
-                                              monkeypatch) -> None:
+def test_start_up_makes_reflex_states_private(
+    tmp_path: Path, loose_umask: None, monkeypatch
+) -> None:
     from reflex.istate.manager.disk import StateManagerDisk
 
     old_states, new_states = tmp_path / "old" / ".states", tmp_path / "new" / ".states"

@@ -13,15 +13,21 @@ from alembic import command
 from energyapp.db.migrate import alembic_config, include_object
 
 EXPECTED_TABLES = {
-    "users", "conversations", "messages", "auth_sessions", "refresh_tokens", "audit_events",
+    "users",
+    "conversations",
+    "messages",
+    "auth_sessions",
+    "refresh_tokens",
+    "audit_events",
 }
 
 
 def test_models_and_migrations_agree(db_url: str) -> None:
     engine = create_engine(db_url)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={
-            "compare_type": True, "include_object": include_object})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_object}
+        )
         differences = compare_metadata(context, SQLModel.metadata)
     engine.dispose()
     assert differences == []

@@ -29,38 +29,55 @@ REDACTED_FIELDS = {
     "request>headers>Authorization": {"filter": "delete"},
     "resp_headers>Set-Cookie": {"filter": "delete"},
 }
-REDACTED_QUERY = [{"parameter": "token", "type": "delete"},
-                  {"parameter": "ticket", "type": "delete"}]
+REDACTED_QUERY = [
+    {"parameter": "token", "type": "delete"},
+    {"parameter": "ticket", "type": "delete"},
+]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"),
-            "XDG_CONFIG_HOME": str(tmp_path / "config"), "HOME": str(tmp_path),
-            "ENERGYAPP_DOMAIN": "chat.example.cl", "ENERGYAPP_UPSTREAM": "127.0.0.1:8000",
-            "ENERGYAPP_TLS": "", "CADDY_GLOBAL": "", **extra}
+    return {
+        **os.environ,
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "HOME": str(tmp_path),
+        "ENERGYAPP_DOMAIN": "chat.example.cl",
+        "ENERGYAPP_UPSTREAM": "127.0.0.1:8000",
+        "ENERGYAPP_TLS": "",
+        "CADDY_GLOBAL": "",
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
 def adapted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp_path = tmp_path_factory.mktemp("caddy")
-    result = subprocess.run(["caddy", "adapt", "--adapter", "caddyfile", "--config",
-                             str(CADDYFILE)], env=_env(tmp_path), capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        ["caddy", "adapt", "--adapter", "caddyfile", "--config", str(CADDYFILE)],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def _access_logger(config: dict) -> dict:
     logs = config["logging"]["logs"]
-    (name,) = [n for n, log in logs.items()
-               if any(i.startswith("http.log.access") for i in log.get("include", []))]
+    (name,) = [
+        n
+        for n, log in logs.items()
+        if any(i.startswith("http.log.access") for i in log.get("include", []))
+    ]
     return logs[name]
 
 
 @pytest.mark.parametrize("which", ["access log", "caddy's own log"])
 def test_logs_drop_credentials(adapted: dict, which: str) -> None:
-    logger = (_access_logger(adapted) if which == "access log"
-              else adapted["logging"]["logs"]["default"])
+    logger = (
+        _access_logger(adapted) if which == "access log" else adapted["logging"]["logs"]["default"]
+    )
     encoder = logger["encoder"]
     assert encoder["format"] == "filter" and encoder["wrap"]["format"] == "json"
     fields = encoder["fields"]
@@ -118,15 +135,30 @@ def test_several_app_hosts_with_sticky_tabs_and_health_checks(tmp_path: Path) ->
     another host (docs/deployment.md, "Several app hosts")."""
     env = _env(tmp_path, ENERGYAPP_EXTRA_UPSTREAMS="10.0.0.12:8000 10.0.0.13:8000")
     for command in ("adapt", "validate"):
-        result = subprocess.run(["caddy", command, "--adapter", "caddyfile", "--config",
-                                 str(CADDYFILE)], env=env, capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run(
+            ["caddy", command, "--adapter", "caddyfile", "--config", str(CADDYFILE)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
-    (proxy,) = _reverse_proxies(json.loads(
-        subprocess.run(["caddy", "adapt", "--adapter", "caddyfile", "--config", str(CADDYFILE)],
-                       env=env, capture_output=True, text=True, timeout=60).stdout)["apps"])
+    (proxy,) = _reverse_proxies(
+        json.loads(
+            subprocess.run(
+                ["caddy", "adapt", "--adapter", "caddyfile", "--config", str(CADDYFILE)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout
+        )["apps"]
+    )
     assert [u["dial"] for u in proxy["upstreams"]] == [
-        "127.0.0.1:8000", "10.0.0.12:8000", "10.0.0.13:8000"]
+        "127.0.0.1:8000",
+        "10.0.0.12:8000",
+        "10.0.0.13:8000",
+    ]
     balancing = proxy["load_balancing"]
     assert balancing["selection_policy"]["policy"] == "cookie"
     assert balancing["try_duration"] > 0
@@ -178,21 +210,34 @@ def test_a_running_caddy_writes_no_credentials(tmp_path: Path, app_port: int) ->
     port = _free_port()
     config = tmp_path / "Caddyfile"
     config.write_text(CADDYFILE.read_text().replace("/var/log/caddy/", f"{tmp_path}/"))
-    env = _env(tmp_path, ENERGYAPP_DOMAIN=f"http://127.0.0.1:{port}",
-               ENERGYAPP_UPSTREAM=f"127.0.0.1:{app_port}", CADDY_GLOBAL="admin off")
-    secrets = {"Cookie": "__Host-energyapp_session=SECRET-COOKIE",
-               "Authorization": "Bearer SECRET-BEARER"}
+    env = _env(
+        tmp_path,
+        ENERGYAPP_DOMAIN=f"http://127.0.0.1:{port}",
+        ENERGYAPP_UPSTREAM=f"127.0.0.1:{app_port}",
+        CADDY_GLOBAL="admin off",
+    )
+    secrets = {
+        "Cookie": "__Host-energyapp_session=SECRET-COOKIE",
+        "Authorization": "Bearer SECRET-BEARER",
+    }
     own_log, access_log = tmp_path / "caddy.log", tmp_path / "energyapp-access.log"
     with own_log.open("w") as out:
-        caddy = subprocess.Popen(["caddy", "run", "--adapter", "caddyfile", "--config",
-                                  str(config)], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                 cwd=tmp_path)
+        caddy = subprocess.Popen(
+            ["caddy", "run", "--adapter", "caddyfile", "--config", str(config)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
     try:
         base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
         while True:
             try:
-                login = httpx.get(f"{base}/api/auth/session?ticket=SECRET-TICKET&next=/chat",
-                                  headers=secrets, timeout=5)
+                login = httpx.get(
+                    f"{base}/api/auth/session?ticket=SECRET-TICKET&next=/chat",
+                    headers=secrets,
+                    timeout=5,
+                )
                 break
             except httpx.TransportError:
                 assert caddy.poll() is None and time.monotonic() < deadline, own_log.read_text()
@@ -212,7 +257,9 @@ def test_a_running_caddy_writes_no_credentials(tmp_path: Path, app_port: int) ->
     access = access_log.read_text()
     entries = [json.loads(line) for line in access.splitlines()]
     assert [e["request"]["uri"] for e in entries] == [
-        "/api/auth/session?next=%2Fchat", "/_event/?EIO=4&transport=websocket"]
+        "/api/auth/session?next=%2Fchat",
+        "/_event/?EIO=4&transport=websocket",
+    ]
     errors = own_log.read_text()
     assert "http.log.error" in errors  # the dropped request was logged, request included
     for text in (access, errors):

@@ -30,34 +30,52 @@ class _Health(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def world(tmp_path: Path):
-    if subprocess.run(["git", "-C", str(PROJECT), "rev-parse", "HEAD"],
-                      capture_output=True).returncode:
+    if subprocess.run(
+        ["git", "-C", str(PROJECT), "rev-parse", "HEAD"], capture_output=True
+    ).returncode:
         pytest.skip("needs a git checkout")
     repo = tmp_path / "root" / "repo"
     subprocess.run(["git", "clone", "-q", str(PROJECT), str(repo)], check=True)
-    branch = subprocess.run(["git", "-C", str(repo), "rev-parse", "--abbrev-ref", "HEAD"],
-                            capture_output=True, text=True, check=True).stdout.strip()
+    branch = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--abbrev-ref", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     calls = tmp_path / "systemctl.calls"
     systemctl = tmp_path / "systemctl"
     systemctl.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
     systemctl.chmod(0o755)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {**os.environ, "APP_ROOT": str(tmp_path / "root"), "REPO": str(repo),
-           "BRANCH": branch, "SYSTEMCTL": str(systemctl), "INSTALL": "true",
-           "PYTHON": str(PROJECT / ".venv" / "bin" / "python"),
-           "ENV_FILE": str(tmp_path / "none.env"), "HEALTH_TIMEOUT": "3",
-           "HEALTH_URL": f"http://127.0.0.1:{server.server_address[1]}/api/health",
-           "ENERGYAPP_DB_URL": f"sqlite:///{tmp_path / 'deploy.db'}",
-           "ENERGYAPP_SECRET_KEY": "d" * 40, "ENERGYAPP_DATA_DIR": str(tmp_path / "data"),
-           "ENERGYAPP_LOG_DIR": str(tmp_path / "logs")}
+    env = {
+        **os.environ,
+        "APP_ROOT": str(tmp_path / "root"),
+        "REPO": str(repo),
+        "BRANCH": branch,
+        "SYSTEMCTL": str(systemctl),
+        "INSTALL": "true",
+        "PYTHON": str(PROJECT / ".venv" / "bin" / "python"),
+        "ENV_FILE": str(tmp_path / "none.env"),
+        "HEALTH_TIMEOUT": "3",
+        "HEALTH_URL": f"http://127.0.0.1:{server.server_address[1]}/api/health",
+        "ENERGYAPP_DB_URL": f"sqlite:///{tmp_path / 'deploy.db'}",
+        "ENERGYAPP_SECRET_KEY": "d" * 40,
+        "ENERGYAPP_DATA_DIR": str(tmp_path / "data"),
+        "ENERGYAPP_LOG_DIR": str(tmp_path / "logs"),
+    }
     yield tmp_path / "root", env, calls
     server.shutdown()
 
 
 def _deploy(env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(PROJECT / "deploy" / "deploy.sh")], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["bash", str(PROJECT / "deploy" / "deploy.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_healthy_release_goes_live_and_unhealthy_one_rolls_back(world) -> None:

@@ -28,8 +28,10 @@ from tests.ollama_standin import StandInOllama
 REDIS_URL = os.environ.get("ENERGYAPP_TEST_REDIS_URL", "")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not (PG_URL and REDIS_URL and shutil.which("caddy")),
-                       reason="needs ENERGYAPP_TEST_PG_URL, ENERGYAPP_TEST_REDIS_URL and caddy"),
+    pytest.mark.skipif(
+        not (PG_URL and REDIS_URL and shutil.which("caddy")),
+        reason="needs ENERGYAPP_TEST_PG_URL, ENERGYAPP_TEST_REDIS_URL and caddy",
+    ),
 ]
 
 
@@ -46,8 +48,9 @@ class Stack:
 
 def _start(cmd: list[str], env: dict, log: Path, cwd: Path = PROJECT) -> subprocess.Popen:
     with log.open("w") as handle:
-        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
@@ -89,34 +92,44 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # Not "localhost": Reflex sends the websocket of an https "localhost" page to port 443.
     url = f"https://127.0.0.1:{https_port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
-    env.update({
-        "ENERGYAPP_CONFIG_FILE": str(PROJECT / "tests" / "settings.test.yaml"),
-        "ENERGYAPP_ENV": "production",
-        "ENERGYAPP_SECRET_KEY": TEST_SECRET,
-        "ENERGYAPP_PUBLIC_URL": url,
-        "ENERGYAPP_PORT": str(app_port),
-        "ENERGYAPP_TRUSTED_PROXY_HOPS": "1",
-        "ENERGYAPP_DB_URL": db_url,
-        "ENERGYAPP_REDIS_URL": redis_url,
-        "ENERGYAPP_DATA_DIR": str(base / "data"),
-        "ENERGYAPP_LOG_DIR": str(base / "logs"),
-        "ENERGYAPP_OLLAMA_URL": standin.url,
-        "GRANIAN_WORKERS": "2",
-        "REFLEX_WEB_WORKDIR": str(PROJECT / ".web-prod"),
-    })
+    env.update(
+        {
+            "ENERGYAPP_CONFIG_FILE": str(PROJECT / "tests" / "settings.test.yaml"),
+            "ENERGYAPP_ENV": "production",
+            "ENERGYAPP_SECRET_KEY": TEST_SECRET,
+            "ENERGYAPP_PUBLIC_URL": url,
+            "ENERGYAPP_PORT": str(app_port),
+            "ENERGYAPP_TRUSTED_PROXY_HOPS": "1",
+            "ENERGYAPP_DB_URL": db_url,
+            "ENERGYAPP_REDIS_URL": redis_url,
+            "ENERGYAPP_DATA_DIR": str(base / "data"),
+            "ENERGYAPP_LOG_DIR": str(base / "logs"),
+            "ENERGYAPP_OLLAMA_URL": standin.url,
+            "GRANIAN_WORKERS": "2",
+            "REFLEX_WEB_WORKDIR": str(PROJECT / ".web-prod"),
+        }
+    )
     server = _start(["make", "--no-print-directory", "run"], env, base / "server.log")
-    caddy_env = {**env, "XDG_DATA_HOME": str(base / "caddy"),
-                 "XDG_CONFIG_HOME": str(base / "caddy"),
-                 "ENERGYAPP_DOMAIN": f"127.0.0.1:{https_port}",
-                 "ENERGYAPP_UPSTREAM": f"127.0.0.1:{app_port}",
-                 "ENERGYAPP_TLS": "tls internal",
-                 "CADDY_GLOBAL": f"admin off\nskip_install_trust\nhttp_port {http_port}\n"
-                                 f"https_port {https_port}"}
+    caddy_env = {
+        **env,
+        "XDG_DATA_HOME": str(base / "caddy"),
+        "XDG_CONFIG_HOME": str(base / "caddy"),
+        "ENERGYAPP_DOMAIN": f"127.0.0.1:{https_port}",
+        "ENERGYAPP_UPSTREAM": f"127.0.0.1:{app_port}",
+        "ENERGYAPP_TLS": "tls internal",
+        "CADDY_GLOBAL": f"admin off\nskip_install_trust\nhttp_port {http_port}\n"
+        f"https_port {https_port}",
+    }
     caddy_file = base / "Caddyfile"  # the shipped file, with the access log kept in tmp
-    caddy_file.write_text((PROJECT / "deploy" / "Caddyfile").read_text()
-                          .replace("/var/log/caddy/", f"{base}/"))
-    caddy = _start(["caddy", "run", "--config", str(caddy_file), "--adapter", "caddyfile"],
-                   caddy_env, base / "caddy.log", cwd=base)
+    caddy_file.write_text(
+        (PROJECT / "deploy" / "Caddyfile").read_text().replace("/var/log/caddy/", f"{base}/")
+    )
+    caddy = _start(
+        ["caddy", "run", "--config", str(caddy_file), "--adapter", "caddyfile"],
+        caddy_env,
+        base / "caddy.log",
+        cwd=base,
+    )
     try:
         _wait(f"http://127.0.0.1:{app_port}/ping", server, base / "server.log")
         _wait(f"{url}/ping", caddy, base / "caddy.log", timeout=60)
@@ -136,8 +149,12 @@ def context(browser, stack: Stack) -> Iterator:
     opened = []
 
     def open_page():
-        ctx = browser.new_context(base_url=stack.url, ignore_https_errors=True, locale="es-CL",
-                                  viewport={"width": 1280, "height": 800})
+        ctx = browser.new_context(
+            base_url=stack.url,
+            ignore_https_errors=True,
+            locale="es-CL",
+            viewport={"width": 1280, "height": 800},
+        )
         page = ctx.new_page()
         page.on("request", lambda r: _record_host(hosts, r.url))
         page.on("websocket", lambda ws: _record_host(hosts, ws.url))
@@ -159,8 +176,9 @@ def _login(page, email: str, password: str) -> None:
 
 
 def test_two_workers_are_running(stack: Stack) -> None:
-    children = subprocess.run(["pgrep", "-f", "-g", str(stack.server.pid), "reflex run"],
-                              capture_output=True, text=True).stdout.split()
+    children = subprocess.run(
+        ["pgrep", "-f", "-g", str(stack.server.pid), "reflex run"], capture_output=True, text=True
+    ).stdout.split()
     assert len(children) >= 3  # the reflex supervisor and two workers
 
 
@@ -169,8 +187,9 @@ def test_login_chat_and_reassign_through_caddy(stack: Stack, context) -> None:
     stack.standin.configure(tokens=40, tokens_per_second=20, first_token_delay=0.5)
     worker = context()
     _login(worker, "trabajador@alvaradomazzei.cl", "worker123")
-    cookie = next(c for c in worker.context.cookies()
-                  if c["name"] == "__Host-energyapp_session")  # https: the __Host- prefix
+    cookie = next(
+        c for c in worker.context.cookies() if c["name"] == "__Host-energyapp_session"
+    )  # https: the __Host- prefix
     assert cookie["secure"] and cookie["httpOnly"] and cookie["path"] == "/"
     box = worker.get_by_label("Mensaje")
     box.fill("Informe de producción detrás de Caddy")
@@ -193,16 +212,20 @@ def test_login_chat_and_reassign_through_caddy(stack: Stack, context) -> None:
 
     supervisor = context()
     _login(supervisor, "supervisor@alvaradomazzei.cl", "supervisor123")
-    expect(supervisor.locator(".conversation-item").filter(has_text="Informe de producción")
-           ).to_have_count(1)
+    expect(
+        supervisor.locator(".conversation-item").filter(has_text="Informe de producción")
+    ).to_have_count(1)
     worker.reload()
     expect(worker.locator(".conversation-item")).to_have_count(0)
 
 
 def test_client_ip_comes_from_caddy_and_headers_are_set(stack: Stack) -> None:
-    response = httpx.post(f"{stack.url}/api/auth/login", verify=False,
-                          headers={"X-Forwarded-For": "203.0.113.50"},
-                          json={"email": "trabajador@alvaradomazzei.cl", "password": "worker123"})
+    response = httpx.post(
+        f"{stack.url}/api/auth/login",
+        verify=False,
+        headers={"X-Forwarded-For": "203.0.113.50"},
+        json={"email": "trabajador@alvaradomazzei.cl", "password": "worker123"},
+    )
     assert response.status_code == 200
     assert response.headers["strict-transport-security"].startswith("max-age=")
     assert response.headers["x-frame-options"] == "DENY"
@@ -215,23 +238,33 @@ def test_client_ip_comes_from_caddy_and_headers_are_set(stack: Stack) -> None:
 
 
 def test_logs_stay_whole_with_two_workers(stack: Stack) -> None:
-    lines = [line for path in stack.log_dir.glob("*.log*") for line in
-             path.read_text().splitlines()]
-    assert lines and all(re.match(r"^\d{4}-\d\d-\d\dT[\d:.]+Z [A-Z]+ energyapp", line)
-                         for line in lines)
+    lines = [
+        line for path in stack.log_dir.glob("*.log*") for line in path.read_text().splitlines()
+    ]
+    assert lines and all(
+        re.match(r"^\d{4}-\d\d-\d\dT[\d:.]+Z [A-Z]+ energyapp", line) for line in lines
+    )
 
 
 def test_sigterm_during_a_stream_keeps_the_partial_answer(stack: Stack) -> None:
     stack.standin.configure(tokens=400, tokens_per_second=20)
-    tokens = httpx.post(f"{stack.url}/api/auth/login", verify=False, json={
-        "email": "trabajador@alvaradomazzei.cl", "password": "worker123"}).json()
+    tokens = httpx.post(
+        f"{stack.url}/api/auth/login",
+        verify=False,
+        json={"email": "trabajador@alvaradomazzei.cl", "password": "worker123"},
+    ).json()
     received: list[str] = []
 
     def consume() -> None:
         try:
-            with httpx.stream("POST", f"{stack.url}/api/chat", verify=False, timeout=30,
-                              headers={"Authorization": f"Bearer {tokens['access_token']}"},
-                              json={"message": "Una respuesta muy larga"}) as response:
+            with httpx.stream(
+                "POST",
+                f"{stack.url}/api/chat",
+                verify=False,
+                timeout=30,
+                headers={"Authorization": f"Bearer {tokens['access_token']}"},
+                json={"message": "Una respuesta muy larga"},
+            ) as response:
                 for line in response.iter_lines():
                     received.append(line)
         except httpx.HTTPError:
@@ -250,27 +283,44 @@ def test_sigterm_during_a_stream_keeps_the_partial_answer(stack: Stack) -> None:
     thread.join(10)
     engine = create_engine(stack.db_url.replace("postgresql://", "postgresql+psycopg2://"))
     with engine.connect() as conn:
-        content, status = conn.execute(text(
-            "SELECT content, status FROM messages WHERE role='assistant' ORDER BY id DESC LIMIT 1"
-        )).one()
+        content, status = conn.execute(
+            text(
+                "SELECT content, status FROM messages WHERE role='assistant' "
+                "ORDER BY id DESC LIMIT 1"
+            )
+        ).one()
     engine.dispose()
     # Graceful stop lets the answer finish; a kill keeps what the last save had. Either way
     # nothing the user had already received is lost.
     assert len(content.split()) >= seen_words - 30, "the partial answer was lost"
     assert status in ("complete", "stopped", "interrupted", "streaming")
     # On the next start the sweeper marks a still-"streaming" answer as interrupted.
-    env = {**os.environ, "ENERGYAPP_DB_URL": stack.db_url, "ENERGYAPP_SECRET_KEY": TEST_SECRET,
-           "ENERGYAPP_CONFIG_FILE": str(PROJECT / "tests" / "settings.test.yaml"),
-           "ENERGYAPP_DATA_DIR": str(stack.base / "data"),
-           "ENERGYAPP_LOG_DIR": str(stack.base / "logs")}
-    subprocess.run([str(PROJECT / ".venv" / "bin" / "python"), "-c",
-                    "from energyapp.services.chat import sweep_stale; "
-                    "sweep_stale(everything=True)"], env=env, check=True, cwd=PROJECT)
+    env = {
+        **os.environ,
+        "ENERGYAPP_DB_URL": stack.db_url,
+        "ENERGYAPP_SECRET_KEY": TEST_SECRET,
+        "ENERGYAPP_CONFIG_FILE": str(PROJECT / "tests" / "settings.test.yaml"),
+        "ENERGYAPP_DATA_DIR": str(stack.base / "data"),
+        "ENERGYAPP_LOG_DIR": str(stack.base / "logs"),
+    }
+    subprocess.run(
+        [
+            str(PROJECT / ".venv" / "bin" / "python"),
+            "-c",
+            "from energyapp.services.chat import sweep_stale; sweep_stale(everything=True)",
+        ],
+        env=env,
+        check=True,
+        cwd=PROJECT,
+    )
     engine = create_engine(stack.db_url.replace("postgresql://", "postgresql+psycopg2://"))
     with engine.connect() as conn:
-        final_content, final_status = conn.execute(text(
-            "SELECT content, status FROM messages WHERE role='assistant' ORDER BY id DESC LIMIT 1"
-        )).one()
+        final_content, final_status = conn.execute(
+            text(
+                "SELECT content, status FROM messages WHERE role='assistant' "
+                "ORDER BY id DESC LIMIT 1"
+            )
+        ).one()
     engine.dispose()
     assert final_status in ("complete", "stopped", "interrupted")
     assert final_content == content

@@ -62,57 +62,81 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
     https_port, http_port = _free_port(), _free_port()
     url = f"https://127.0.0.1:{https_port}"
     common = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
-    common.update({
-        "ENERGYAPP_CONFIG_FILE": str(PROJECT / "tests" / "settings.test.yaml"),
-        "ENERGYAPP_ENV": "production",
-        "ENERGYAPP_SECRET_KEY": TEST_SECRET,
-        "ENERGYAPP_PUBLIC_URL": url,
-        "ENERGYAPP_TRUSTED_PROXY_HOPS": "1",
-        "ENERGYAPP_DB_URL": db_url,
-        "ENERGYAPP_REDIS_URL": redis_url,
-        "ENERGYAPP_OLLAMA_URL": standin.url,
-        "GRANIAN_WORKERS": "1",
-        # What `make run` sets: bun from the project's tools, no network probes.
-        "PATH": f"{PROJECT / '.tools' / 'bun' / 'node_modules' / '.bin'}:{VENV}:"
-                f"{os.environ.get('PATH', '')}",
-        "REFLEX_USE_SYSTEM_BUN": "1",
-        "REFLEX_TELEMETRY_ENABLED": "false",
-        "REFLEX_CHECK_LATEST_VERSION": "false",
-    })
+    common.update(
+        {
+            "ENERGYAPP_CONFIG_FILE": str(PROJECT / "tests" / "settings.test.yaml"),
+            "ENERGYAPP_ENV": "production",
+            "ENERGYAPP_SECRET_KEY": TEST_SECRET,
+            "ENERGYAPP_PUBLIC_URL": url,
+            "ENERGYAPP_TRUSTED_PROXY_HOPS": "1",
+            "ENERGYAPP_DB_URL": db_url,
+            "ENERGYAPP_REDIS_URL": redis_url,
+            "ENERGYAPP_OLLAMA_URL": standin.url,
+            "GRANIAN_WORKERS": "1",
+            # What `make run` sets: bun from the project's tools, no network probes.
+            "PATH": f"{PROJECT / '.tools' / 'bun' / 'node_modules' / '.bin'}:{VENV}:"
+            f"{os.environ.get('PATH', '')}",
+            "REFLEX_USE_SYSTEM_BUN": "1",
+            "REFLEX_TELEMETRY_ENABLED": "false",
+            "REFLEX_CHECK_LATEST_VERSION": "false",
+        }
+    )
     if "NPM_CONFIG_REGISTRY" not in common:
-        registry = subprocess.run(["npm", "config", "get", "registry"], capture_output=True,
-                                  text=True).stdout.strip()
+        registry = subprocess.run(
+            ["npm", "config", "get", "registry"], capture_output=True, text=True
+        ).stdout.strip()
         common["NPM_CONFIG_REGISTRY"] = registry or "https://registry.npmjs.org/"
     ports = {"a": _free_port(), "b": _free_port()}
     servers: dict[str, subprocess.Popen] = {}
     caddy = None
     try:
         # Migrate and seed once (as deploy.sh on the first host), then start both hosts.
-        subprocess.run([str(VENV / "python"), "-m", "energyapp", "setup"], cwd=PROJECT,
-                       env={**common, "ENERGYAPP_DATA_DIR": str(base / "setup"),
-                            "ENERGYAPP_LOG_DIR": str(base / "setup")},
-                       check=True, capture_output=True, timeout=180)
+        subprocess.run(
+            [str(VENV / "python"), "-m", "energyapp", "setup"],
+            cwd=PROJECT,
+            env={
+                **common,
+                "ENERGYAPP_DATA_DIR": str(base / "setup"),
+                "ENERGYAPP_LOG_DIR": str(base / "setup"),
+            },
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
         for host, port in ports.items():
-            env = {**common, "ENERGYAPP_PORT": str(port),
-                   "ENERGYAPP_DATA_DIR": str(base / host / "data"),
-                   "ENERGYAPP_LOG_DIR": str(base / host / "logs"),
-                   "REFLEX_WEB_WORKDIR": str(Path(tempfile.gettempdir())
-                                             / f"energyapp-web-host-{host}")}
-            servers[host] = _start([str(VENV / "reflex"), "run", "--env", "prod"], env,
-                                   base / f"server-{host}.log")
-        caddy_env = {**common, "XDG_DATA_HOME": str(base / "caddy"),
-                     "XDG_CONFIG_HOME": str(base / "caddy"),
-                     "ENERGYAPP_DOMAIN": f"127.0.0.1:{https_port}",
-                     "ENERGYAPP_UPSTREAM": f"127.0.0.1:{ports['a']}",
-                     "ENERGYAPP_EXTRA_UPSTREAMS": f"127.0.0.1:{ports['b']}",
-                     "ENERGYAPP_TLS": "tls internal",
-                     "CADDY_GLOBAL": f"admin off\nskip_install_trust\nhttp_port {http_port}\n"
-                                     f"https_port {https_port}"}
+            env = {
+                **common,
+                "ENERGYAPP_PORT": str(port),
+                "ENERGYAPP_DATA_DIR": str(base / host / "data"),
+                "ENERGYAPP_LOG_DIR": str(base / host / "logs"),
+                "REFLEX_WEB_WORKDIR": str(
+                    Path(tempfile.gettempdir()) / f"energyapp-web-host-{host}"
+                ),
+            }
+            servers[host] = _start(
+                [str(VENV / "reflex"), "run", "--env", "prod"], env, base / f"server-{host}.log"
+            )
+        caddy_env = {
+            **common,
+            "XDG_DATA_HOME": str(base / "caddy"),
+            "XDG_CONFIG_HOME": str(base / "caddy"),
+            "ENERGYAPP_DOMAIN": f"127.0.0.1:{https_port}",
+            "ENERGYAPP_UPSTREAM": f"127.0.0.1:{ports['a']}",
+            "ENERGYAPP_EXTRA_UPSTREAMS": f"127.0.0.1:{ports['b']}",
+            "ENERGYAPP_TLS": "tls internal",
+            "CADDY_GLOBAL": f"admin off\nskip_install_trust\nhttp_port {http_port}\n"
+            f"https_port {https_port}",
+        }
         caddy_file = base / "Caddyfile"
-        caddy_file.write_text((PROJECT / "deploy" / "Caddyfile").read_text()
-                              .replace("/var/log/caddy/", f"{base}/"))
-        caddy = _start(["caddy", "run", "--config", str(caddy_file), "--adapter", "caddyfile"],
-                       caddy_env, base / "caddy.log", cwd=base)
+        caddy_file.write_text(
+            (PROJECT / "deploy" / "Caddyfile").read_text().replace("/var/log/caddy/", f"{base}/")
+        )
+        caddy = _start(
+            ["caddy", "run", "--config", str(caddy_file), "--adapter", "caddyfile"],
+            caddy_env,
+            base / "caddy.log",
+            cwd=base,
+        )
         for host, port in ports.items():
             _wait(f"http://127.0.0.1:{port}/ping", servers[host], base / f"server-{host}.log")
         _wait(f"{url}/ping", caddy, base / "caddy.log", timeout=60)
@@ -140,8 +164,12 @@ def _host_of(page, hosts: Hosts) -> str:
 
 def test_killing_the_host_of_a_streaming_answer(hosts: Hosts, browser) -> None:
     hosts.standin.configure(tokens=400, tokens_per_second=10, first_token_delay=0.2)
-    context = browser.new_context(base_url=hosts.url, ignore_https_errors=True, locale="es-CL",
-                                  viewport={"width": 1280, "height": 800})
+    context = browser.new_context(
+        base_url=hosts.url,
+        ignore_https_errors=True,
+        locale="es-CL",
+        viewport={"width": 1280, "height": 800},
+    )
     try:
         page = context.new_page()
         _login(page, "trabajador@alvaradomazzei.cl", "worker123")
@@ -169,13 +197,16 @@ def test_killing_the_host_of_a_streaming_answer(hosts: Hosts, browser) -> None:
         assert saved_words >= 1, "the partial answer was lost"
         expect(box).to_have_value(DRAFT)  # nothing the user typed is lost
         assert _host_of(page, hosts) != victim  # Caddy moved the browser to the other host
-        print(f"recovered on the other host in {recovered_in:.1f} s; "
-              f"{saved_words} of {shown} words shown were saved")
+        print(
+            f"recovered on the other host in {recovered_in:.1f} s; "
+            f"{saved_words} of {shown} words shown were saved"
+        )
 
         engine = create_engine(hosts.db_url.replace("postgresql://", "postgresql+psycopg2://"))
         with engine.connect() as conn:
-            status = conn.execute(text("SELECT status FROM messages WHERE role='assistant' "
-                                       "ORDER BY id DESC LIMIT 1")).scalar()
+            status = conn.execute(
+                text("SELECT status FROM messages WHERE role='assistant' ORDER BY id DESC LIMIT 1")
+            ).scalar()
         engine.dispose()
         assert status == "interrupted"
     finally:

@@ -31,8 +31,9 @@ async def _read(stop_after_deltas: int | None) -> None:
                 break
 
 
-async def test_answers_read_to_the_end_release_their_connections(app_env, monkeypatch,
-                                                                 standin) -> None:
+async def test_answers_read_to_the_end_release_their_connections(
+    app_env, monkeypatch, standin
+) -> None:
     apply_env(monkeypatch, ollama_url=standin.url)
     llm_client._clients.clear()
     standin.configure(tokens=5, tokens_per_second=0)
@@ -40,8 +41,9 @@ async def test_answers_read_to_the_end_release_their_connections(app_env, monkey
     assert _connections_in_use(standin.url) == 0
 
 
-async def test_answers_stopped_midway_release_their_connections(app_env, monkeypatch,
-                                                                standin) -> None:
+async def test_answers_stopped_midway_release_their_connections(
+    app_env, monkeypatch, standin
+) -> None:
     apply_env(monkeypatch, ollama_url=standin.url)
     llm_client._clients.clear()
     standin.configure(tokens=200, tokens_per_second=100)

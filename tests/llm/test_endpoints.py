@@ -34,8 +34,9 @@ async def _answer() -> str:
     return "".join(p.text for p in parts if isinstance(p, Delta))
 
 
-async def test_requests_spread_across_servers(app_env, monkeypatch, standin, second_standin
-                                              ) -> None:
+async def test_requests_spread_across_servers(
+    app_env, monkeypatch, standin, second_standin
+) -> None:
     apply_env(monkeypatch, ollama_url=standin.url, ollama_extra_urls=second_standin.url)
     for _ in range(6):
         assert await _answer()

@@ -23,7 +23,8 @@ async def test_streams_tokens_then_a_done_chunk_with_stats(standin: StandInOllam
     standin.configure(tokens=5)
     text, parts = await _collect(standin)
     assert len(parts) == 6 and text.split() == standin.behavior.answer_tokens()[0].split() + [
-        t.strip() for t in standin.behavior.answer_tokens()[1:]]
+        t.strip() for t in standin.behavior.answer_tokens()[1:]
+    ]
     assert parts[-1].done and parts[-1].eval_count == 5 and parts[-1].prompt_eval_count == 1
     assert standin.chat_requests[0]["messages"] == MESSAGES
 
@@ -69,8 +70,9 @@ def test_rate_and_first_token_delay_are_honoured(standin: StandInOllama) -> None
 
     standin.configure(tokens=5, tokens_per_second=50, first_token_delay=0.2)
     started = time.perf_counter()
-    with httpx.stream("POST", f"{standin.url}/api/chat",
-                      json={"model": DEFAULT_MODEL, "messages": MESSAGES}) as response:
+    with httpx.stream(
+        "POST", f"{standin.url}/api/chat", json={"model": DEFAULT_MODEL, "messages": MESSAGES}
+    ) as response:
         lines = list(response.iter_lines())
     elapsed = time.perf_counter() - started
     assert len(lines) == 6
@@ -98,7 +100,8 @@ class _LateWakeups:
 
 
 async def test_a_set_rate_keeps_its_schedule_when_wake_ups_are_late(
-        standin: StandInOllama, monkeypatch: pytest.MonkeyPatch) -> None:
+    standin: StandInOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests import ollama_standin
 
     monkeypatch.setattr(ollama_standin, "time", _LateWakeups())

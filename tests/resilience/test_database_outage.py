@@ -40,8 +40,13 @@ from tests.ollama_standin import StandInOllama
 from tests.tcp_proxy import TcpProxy
 
 PASSWORD = "clave-segura-1"
-FAST = {"db_timeout_seconds": "1", "db_retry_after_seconds": "1", "health_timeout": "1.5",
-        "stream_save_seconds": "0.2", "answer_repair_seconds": "60"}
+FAST = {
+    "db_timeout_seconds": "1",
+    "db_retry_after_seconds": "1",
+    "health_timeout": "1.5",
+    "stream_save_seconds": "0.2",
+    "answer_repair_seconds": "60",
+}
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -79,8 +84,8 @@ class Outage:
         try:
             with engine.connect() as conn:
                 status, content = conn.execute(
-                    text("SELECT status, content FROM messages WHERE id = :id"),
-                    {"id": message_id}).one()
+                    text("SELECT status, content FROM messages WHERE id = :id"), {"id": message_id}
+                ).one()
         finally:
             engine.dispose()
         return status, content
@@ -97,14 +102,17 @@ def pg_proxy(migrated_pg: str) -> Iterator[tuple[TcpProxy, str]]:
 
 
 @pytest.fixture(params=BACKENDS)
-def outage(request: pytest.FixtureRequest, settings_env: dict[str, str],
-           standin: StandInOllama, monkeypatch: pytest.MonkeyPatch,
-           tmp_path: Path) -> Iterator[Outage]:
+def outage(
+    request: pytest.FixtureRequest,
+    settings_env: dict[str, str],
+    standin: StandInOllama,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Iterator[Outage]:
     if request.param == "postgresql":
         proxy, via_proxy = request.getfixturevalue("pg_proxy")
         apply_env(monkeypatch, db_url=via_proxy, ollama_url=standin.url, **FAST)
-        yield Outage("postgresql", request.getfixturevalue("migrated_pg"), proxy.cut,
-                     proxy.restore)
+        yield Outage("postgresql", request.getfixturevalue("migrated_pg"), proxy.cut, proxy.restore)
         proxy.restore()
         return
     path = tmp_path / "energyapp.db"
@@ -144,8 +152,9 @@ def make_user(email: str, role: str = "trabajador") -> tuple[int, int, str]:
     from energyapp.services.users import create_user
 
     with session_scope() as db:
-        user = create_user(db, email=email, name="Usuaria de Prueba", password=PASSWORD,
-                           role=Role(role))
+        user = create_user(
+            db, email=email, name="Usuaria de Prueba", password=PASSWORD, role=Role(role)
+        )
         db.flush()
         new = sessions.create_session(db, user, "10.0.0.1", "pytest")
         assert user.id is not None
@@ -187,7 +196,8 @@ def only(backend: str):
 # --- the API ----------------------------------------------------------------------------------
 @only("postgresql")
 def test_every_route_answers_503_with_retry_after_while_postgres_is_cut(
-        client, outage: Outage) -> None:
+    client, outage: Outage
+) -> None:
     make_user("ana@empresa.cl")
     make_user("jefa@empresa.cl", role="admin")
     ana, boss = bearer(client, "ana@empresa.cl"), bearer(client, "jefa@empresa.cl")
@@ -209,7 +219,8 @@ def test_every_route_answers_503_with_retry_after_while_postgres_is_cut(
 
 @only("postgresql")
 def test_a_stalled_postgres_fails_requests_within_the_time_limit(
-        client, outage: Outage, pg_proxy: tuple[TcpProxy, str]) -> None:
+    client, outage: Outage, pg_proxy: tuple[TcpProxy, str]
+) -> None:
     """The proxy accepts and forwards nothing: pooled and new connections alike give up after
     `db_timeout_seconds` (1 s here), with 503; health answers within `health_timeout`."""
     proxy, _url = pg_proxy
@@ -217,8 +228,10 @@ def test_a_stalled_postgres_fails_requests_within_the_time_limit(
     ana = bearer(client, "ana@empresa.cl")
 
     proxy.stall()
-    for request in (lambda: client.get("/api/conversations", headers=ana),
-                    lambda: api_login(client, "ana@empresa.cl", PASSWORD)):
+    for request in (
+        lambda: client.get("/api/conversations", headers=ana),
+        lambda: api_login(client, "ana@empresa.cl", PASSWORD),
+    ):
         started = time.monotonic()
         assert_unavailable(request())
         assert time.monotonic() - started < 4.5  # pre-ping (1 s) + a new connection (1 s)
@@ -233,8 +246,7 @@ def test_a_stalled_postgres_fails_requests_within_the_time_limit(
 
 
 @only("postgresql")
-def test_a_read_only_postgres_answers_503_and_health_says_read_only(
-        client, outage: Outage) -> None:
+def test_a_read_only_postgres_answers_503_and_health_says_read_only(client, outage: Outage) -> None:
     from energyapp.db.engine import reset_engine
 
     make_user("ana@empresa.cl")
@@ -258,7 +270,8 @@ def test_a_read_only_postgres_answers_503_and_health_says_read_only(
 
 @only("sqlite")
 def test_a_read_only_sqlite_file_refuses_writes_with_503_and_recovers(
-        client, outage: Outage) -> None:
+    client, outage: Outage
+) -> None:
     make_user("ana@empresa.cl")
     ana = bearer(client, "ana@empresa.cl")  # pooled connections opened writable
 
@@ -275,7 +288,8 @@ def test_a_read_only_sqlite_file_refuses_writes_with_503_and_recovers(
 
 @only("sqlite")
 def test_a_locked_sqlite_database_answers_503_after_the_busy_timeout(
-        client, outage: Outage) -> None:
+    client, outage: Outage
+) -> None:
     make_user("ana@empresa.cl")
     holder = sqlite3.connect(make_url(outage.direct_url).database, isolation_level=None)
     try:
@@ -289,8 +303,7 @@ def test_a_locked_sqlite_database_answers_503_after_the_busy_timeout(
     assert api_login(client, "ana@empresa.cl", PASSWORD).status_code == 200
 
 
-def test_health_reports_the_failure_on_the_next_probe_and_recovers(
-        client, outage: Outage) -> None:
+def test_health_reports_the_failure_on_the_next_probe_and_recovers(client, outage: Outage) -> None:
     assert client.get("/api/health").status_code == 200
     outage.cut()
     health = client.get("/api/health")
@@ -301,7 +314,8 @@ def test_health_reports_the_failure_on_the_next_probe_and_recovers(
 
 
 def test_a_stream_in_flight_ends_with_an_error_line_and_is_saved_once_the_database_is_back(
-        client, outage: Outage, standin: StandInOllama) -> None:
+    client, outage: Outage, standin: StandInOllama
+) -> None:
     from energyapp.services import chat
 
     make_user("ana@empresa.cl")
@@ -317,8 +331,12 @@ def test_a_stream_in_flight_ends_with_an_error_line_and_is_saved_once_the_databa
                     outage.cut()
     message_id = events[0]["message_id"]
     deltas = "".join(e["text"] for e in events if e["type"] == "delta")
-    assert events[-1] == {"type": "error", "code": "database_unavailable",
-                          "message": DATABASE_UNAVAILABLE, "partial": deltas}
+    assert events[-1] == {
+        "type": "error",
+        "code": "database_unavailable",
+        "message": DATABASE_UNAVAILABLE,
+        "partial": deltas,
+    }
     assert 0 < len(deltas) < len("".join(standin.behavior.answer_tokens()))  # model stopped
     assert outage.row(message_id)[0] == "streaming"  # not saved yet: the database is gone
 
@@ -335,11 +353,20 @@ def _tab(cookie: str, login_key: str):
     from energyapp.states.gate import TabBinding
 
     root = rx.State(_reflex_internal_init=True)
-    headers = {"user-agent": "pytest", "asgi-scope-client": "10.0.0.1",
-               "cookie": f"energyapp_session={cookie}"}
-    router_data = {"headers": headers, "sid": "sid-1", "token": "tab-token-1",
-                   "ip": "10.0.0.1", "pathname": "/dashboard", "asPath": "/dashboard",
-                   "query": {}}
+    headers = {
+        "user-agent": "pytest",
+        "asgi-scope-client": "10.0.0.1",
+        "cookie": f"energyapp_session={cookie}",
+    }
+    router_data = {
+        "headers": headers,
+        "sid": "sid-1",
+        "token": "tab-token-1",
+        "ip": "10.0.0.1",
+        "pathname": "/dashboard",
+        "asPath": "/dashboard",
+        "query": {},
+    }
     root.router_data = root._update_router_vars(router_data, {})
     asyncio.run(_bind(root, TabBinding, login_key))
     return root
@@ -350,7 +377,8 @@ async def _bind(root, binding_cls, login_key: str) -> None:
 
 
 def test_the_dashboard_stream_ends_with_the_spanish_message(
-        outage: Outage, standin: StandInOllama) -> None:
+    outage: Outage, standin: StandInOllama
+) -> None:
     """`ChatState._stream` (the background task's body) finishes without raising: the live
     answer ends, the message shows what arrived with the Spanish note, and the row is repaired
     once the database is back."""
@@ -382,7 +410,8 @@ def test_the_dashboard_stream_ends_with_the_spanish_message(
 
 
 def test_the_gate_refuses_with_a_spanish_toast_when_the_database_is_down(
-        settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from reflex_base.event import Event
     from reflex_base.registry import RegistrationContext
 
@@ -390,8 +419,11 @@ def test_the_gate_refuses_with_a_spanish_toast_when_the_database_is_down(
     from energyapp.states.gate import SessionGate
 
     root = _tab("a-session-cookie", "a-login-key")
-    load = next(name for name, registered in RegistrationContext.get().event_handlers.items()
-                if registered.states[-1] is ChatState and name.endswith(".load"))
+    load = next(
+        name
+        for name, registered in RegistrationContext.get().event_handlers.items()
+        if registered.states[-1] is ChatState and name.endswith(".load")
+    )
     apply_env(monkeypatch, db_url="postgresql://nobody@127.0.0.1:1/none", **FAST)  # refused
     reply = asyncio.run(SessionGate().preprocess(app=None, state=root, event=Event(name=load)))
     assert reply is not None and len(reply.events) == 1  # a toast: nothing ran, nothing reset
@@ -399,13 +431,15 @@ def test_the_gate_refuses_with_a_spanish_toast_when_the_database_is_down(
 
 
 def test_an_event_handler_hitting_the_database_gets_a_spanish_toast(
-        settings_env: dict[str, str]) -> None:
+    settings_env: dict[str, str],
+) -> None:
     from sqlalchemy.exc import OperationalError
 
     from energyapp.energyapp import backend_error
 
-    readonly = OperationalError("UPDATE users", {}, sqlite3.OperationalError(
-        "attempt to write a readonly database"))
+    readonly = OperationalError(
+        "UPDATE users", {}, sqlite3.OperationalError("attempt to write a readonly database")
+    )
     assert DATABASE_UNAVAILABLE.split(" ")[0] in str(backend_error(readonly))
     assert "Ocurrió un error inesperado" in str(backend_error(ValueError("boom")))
 
@@ -447,15 +481,25 @@ def test_an_immutable_shm_file_never_kills_the_worker(outage: Outage) -> None:
     shm = path.with_name(path.name + "-shm")
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     try:
-        child = subprocess.run([sys.executable, "-c", _CHILD, str(shm)], cwd=PROJECT, env=env,
-                               capture_output=True, text=True, timeout=60)
+        child = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(shm)],
+            cwd=PROJECT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         if shm.exists():
             _thaw([shm])
     assert child.returncode == 0, f"exit {child.returncode}: {child.stderr[-2000:]}"
     found = json.loads(child.stdout.strip().splitlines()[-1])
-    assert found == {"read": 503, "write": 503, "after": 200,
-                     "health": {"ok": False, "detail": "read-only"}}
+    assert found == {
+        "read": 503,
+        "write": 503,
+        "after": 200,
+        "health": {"ok": False, "detail": "read-only"},
+    }
 
 
 # --- what counts as "unavailable" -------------------------------------------------------------
@@ -495,8 +539,9 @@ def _bug_errors() -> list[Exception]:
     ]
 
 
-def test_unavailable_errors_are_503_and_bugs_stay_500(settings_env: dict[str, str],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unavailable_errors_are_503_and_bugs_stay_500(
+    settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
@@ -526,7 +571,8 @@ def test_unavailable_errors_are_503_and_bugs_stay_500(settings_env: dict[str, st
 
 @only("sqlite")
 def test_a_stream_that_raises_a_database_error_still_ends_with_an_error_line(
-        client, outage: Outage, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, outage: Outage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The route's own safety net, for a database error `chat.answer` did not turn into an
     outcome: the status is sent, so the last line says what happened."""
     from sqlalchemy.exc import OperationalError
@@ -543,5 +589,9 @@ def test_a_stream_that_raises_a_database_error_still_ends_with_an_error_line(
     monkeypatch.setattr(chat, "answer", failing_answer)
     with client.stream("POST", "/api/chat", json={"message": "Hola"}, headers=ana) as response:
         events = [json.loads(line) for line in response.iter_lines() if line]
-    assert events[-1] == {"type": "error", "code": "database_unavailable",
-                          "message": DATABASE_UNAVAILABLE, "partial": "Hola"}
+    assert events[-1] == {
+        "type": "error",
+        "code": "database_unavailable",
+        "message": DATABASE_UNAVAILABLE,
+        "partial": "Hola",
+    }

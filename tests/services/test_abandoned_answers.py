@@ -27,9 +27,14 @@ def _answer(owner: int, *, content: str, silent_for: float) -> tuple[int, int]:
         db.add(conversation)
         db.flush()
         db.add(Message(conversation_id=conversation.id, role=MessageRole.user, content="hola"))
-        answer = Message(conversation_id=conversation.id, role=MessageRole.assistant,
-                         content=content, status="streaming", model="m",
-                         updated_at=utcnow() - timedelta(seconds=silent_for))
+        answer = Message(
+            conversation_id=conversation.id,
+            role=MessageRole.assistant,
+            content=content,
+            status="streaming",
+            model="m",
+            updated_at=utcnow() - timedelta(seconds=silent_for),
+        )
         db.add(answer)
         db.flush()
         return conversation.id, answer.id
@@ -43,7 +48,8 @@ def _status(message_id: int) -> str:
 def test_the_bound_follows_stream_save_seconds(app_env) -> None:
     settings = get_settings()
     assert conversations.silent_answer_seconds(settings) == max(
-        5.0, 4 * settings.stream_save_seconds)
+        5.0, 4 * settings.stream_save_seconds
+    )
     assert conversations.silent_answer_seconds(settings) < settings.stream_stale_seconds
 
 

@@ -96,12 +96,15 @@ def test_the_id_is_known_once_appended(db: str) -> None:
     assert _rows()[0].id == event.id
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_events SET action = 'nothing_happened'",
-    "UPDATE audit_events SET actor_id = NULL",
-    "DELETE FROM audit_events",
-    "DELETE FROM audit_events WHERE id = (SELECT MAX(id) FROM audit_events)",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_events SET action = 'nothing_happened'",
+        "UPDATE audit_events SET actor_id = NULL",
+        "DELETE FROM audit_events",
+        "DELETE FROM audit_events WHERE id = (SELECT MAX(id) FROM audit_events)",
+    ],
+)
 def test_the_database_refuses_update_and_delete(db: str, statement: str) -> None:
     _record(2)
     with pytest.raises(DatabaseError, match="append-only"), get_engine().begin() as connection:
@@ -124,17 +127,22 @@ def test_a_row_rewritten_with_a_fresh_hash_breaks_the_next_link(db: str) -> None
     rows = _rows()
     forged = rows[1]
     forged.target_id = "someone-else"
-    _tamper(f"UPDATE audit_events SET target_id = 'someone-else', "
-            f"row_hash = '{chain_hash(forged.prev_hash, forged)}' WHERE id = {forged.id}")
+    _tamper(
+        f"UPDATE audit_events SET target_id = 'someone-else', "
+        f"row_hash = '{chain_hash(forged.prev_hash, forged)}' WHERE id = {forged.id}"
+    )
     report = _verify()
     assert report.broken_id == rows[2].id
     assert f"row {rows[1].id}'s row_hash" in report.problem
 
 
-@pytest.mark.parametrize(("removed", "broken", "says"), [
-    (1, 2, "a row between them was removed"),
-    (0, 1, "the start of the chain"),
-])
+@pytest.mark.parametrize(
+    ("removed", "broken", "says"),
+    [
+        (1, 2, "a row between them was removed"),
+        (0, 1, "the start of the chain"),
+    ],
+)
 def test_a_removed_row_is_named(db: str, removed: int, broken: int, says: str) -> None:
     _record(4)
     rows = _rows()
@@ -145,8 +153,10 @@ def test_a_removed_row_is_named(db: str, removed: int, broken: int, says: str) -
 
 def test_a_row_written_around_record_is_named(db: str) -> None:
     _record(1)
-    _tamper("INSERT INTO audit_events (action, created_at, prev_hash, row_hash) "
-            "VALUES ('sneaked_in', '2026-12-01 10:00:00', '', '')")
+    _tamper(
+        "INSERT INTO audit_events (action, created_at, prev_hash, row_hash) "
+        "VALUES ('sneaked_in', '2026-12-01 10:00:00', '', '')"
+    )
     report = _verify()
     assert report.broken_id == _rows()[-1].id and "no hash" in report.problem
 
@@ -214,8 +224,9 @@ def test_deleting_a_user_keeps_its_audit_rows(db: str) -> None:
         user = create_user(session, email="baja@empresa.cl", name="Baja", password="x" * 12)
         sessions.create_session(session, user, "10.0.0.1", "pytest")
         session.add(Conversation(owner_id=user.id, model="m"))
-        audit.record(session, "user_registered", actor_id=user.id, target_type="user",
-                     target_id=user.id)
+        audit.record(
+            session, "user_registered", actor_id=user.id, target_type="user", target_id=user.id
+        )
     with session_scope() as session:
         session.delete(session.get(User, user.id))
     with session_scope() as session:
@@ -234,8 +245,9 @@ def test_verify_audit_command(db: str, capsys: pytest.CaptureFixture) -> None:
     _record(3)
     rows = _rows()
     assert main(["verify-audit"]) == 0
-    assert capsys.readouterr().out == (f"Audit chain intact: 3 row(s), last id {rows[-1].id}, "
-                                       f"last row_hash {rows[-1].row_hash}.\n")
+    assert capsys.readouterr().out == (
+        f"Audit chain intact: 3 row(s), last id {rows[-1].id}, last row_hash {rows[-1].row_hash}.\n"
+    )
     _tamper(f"UPDATE audit_events SET ip = '10.6.6.6' WHERE id = {rows[1].id}")
     assert main(["verify-audit"]) == 1
     out, err = capsys.readouterr()

@@ -52,13 +52,16 @@ def in_parallel(count: int, work: Callable[[int], object]) -> list[object]:
 
 def rows() -> tuple[list[Conversation], list[Message]]:
     with session_scope() as db:
-        return (list(db.exec(select(Conversation).order_by(Conversation.id)).all()),
-                list(db.exec(select(Message).order_by(Message.id)).all()))
+        return (
+            list(db.exec(select(Conversation).order_by(Conversation.id)).all()),
+            list(db.exec(select(Message).order_by(Message.id)).all()),
+        )
 
 
 def streaming_count(conversation_id: int) -> int:
-    return sum(1 for m in rows()[1]
-               if m.conversation_id == conversation_id and m.status == "streaming")
+    return sum(
+        1 for m in rows()[1] if m.conversation_id == conversation_id and m.status == "streaming"
+    )
 
 
 def finish(turn: Turn) -> None:
@@ -76,8 +79,9 @@ def ana(make_user):
 
 # --- the services -------------------------------------------------------------------------------
 def test_one_request_id_adds_one_message_however_many_race(ana) -> None:
-    outcomes = in_parallel(PARALLEL, lambda _i: chat.start_turn(
-        ana.id, None, "Hola", MODEL, request_id="req-1"))
+    outcomes = in_parallel(
+        PARALLEL, lambda _i: chat.start_turn(ana.id, None, "Hola", MODEL, request_id="req-1")
+    )
     won = [o for o in outcomes if isinstance(o, Turn) and o.replayed is None]
     assert len(won) == 1, outcomes
     # The others found it streaming: a 409 "busy" (a finished one is replayed, below).
@@ -87,17 +91,24 @@ def test_one_request_id_adds_one_message_however_many_race(ana) -> None:
     assert messages[0].request_id == "req-1" and messages[0].user_id == ana.id
 
     finish(won[0])
-    again = in_parallel(PARALLEL, lambda _i: chat.start_turn(
-        ana.id, None, "Hola", MODEL, request_id="req-1"))
-    assert all(isinstance(o, Turn) and o.replayed is not None
-               and o.assistant_message_id == won[0].assistant_message_id for o in again), again
+    again = in_parallel(
+        PARALLEL, lambda _i: chat.start_turn(ana.id, None, "Hola", MODEL, request_id="req-1")
+    )
+    assert all(
+        isinstance(o, Turn)
+        and o.replayed is not None
+        and o.assistant_message_id == won[0].assistant_message_id
+        for o in again
+    ), again
     assert len(rows()[1]) == 2
 
 
 def test_the_same_request_id_of_another_user_is_another_message(ana, make_user) -> None:
     bea = make_user("bea@empresa.cl")
-    outcomes = in_parallel(PARALLEL, lambda i: chat.start_turn(
-        (ana, bea)[i % 2].id, None, "Hola", MODEL, request_id="req-1"))
+    outcomes = in_parallel(
+        PARALLEL,
+        lambda i: chat.start_turn((ana, bea)[i % 2].id, None, "Hola", MODEL, request_id="req-1"),
+    )
     assert sum(isinstance(o, Turn) for o in outcomes) == 2
     conversations, messages = rows()
     assert sorted(c.owner_id for c in conversations) == sorted([ana.id, bea.id])
@@ -108,8 +119,10 @@ def test_one_answer_at_a_time_per_conversation(ana) -> None:
     first = chat.start_turn(ana.id, None, "Primera", MODEL)
     finish(first)
     conversation = first.conversation_id
-    outcomes = in_parallel(PARALLEL, lambda i: chat.start_turn(
-        ana.id, conversation, f"Mensaje {i}", MODEL, request_id=f"r-{i}"))
+    outcomes = in_parallel(
+        PARALLEL,
+        lambda i: chat.start_turn(ana.id, conversation, f"Mensaje {i}", MODEL, request_id=f"r-{i}"),
+    )
     assert sum(isinstance(o, Turn) for o in outcomes) == 1, outcomes
     assert sum(busy(o) for o in outcomes) == PARALLEL - 1, outcomes
     assert streaming_count(conversation) == 1
@@ -145,11 +158,17 @@ def test_a_stream_left_by_a_crash_does_not_block_the_conversation(ana) -> None:
 def test_the_database_itself_refuses_a_second_stream_and_a_reused_request_id(ana) -> None:
     turn = chat.start_turn(ana.id, None, "Hola", MODEL, request_id="req-db")
     with pytest.raises(IntegrityError), session_scope() as db:
-        db.add(Message(conversation_id=turn.conversation_id, role="assistant",
-                       status="streaming"))
+        db.add(Message(conversation_id=turn.conversation_id, role="assistant", status="streaming"))
     with pytest.raises(IntegrityError), session_scope() as db:
-        db.add(Message(conversation_id=turn.conversation_id, role="user", content="x",
-                       request_id="req-db", user_id=ana.id))
+        db.add(
+            Message(
+                conversation_id=turn.conversation_id,
+                role="user",
+                content="x",
+                request_id="req-db",
+                user_id=ana.id,
+            )
+        )
 
 
 def test_a_request_id_of_a_conversation_handed_to_someone_else(ana, make_user) -> None:
@@ -174,8 +193,10 @@ def client(api, ana):
 
 
 def test_api_parallel_posts_with_one_request_id(client, standin) -> None:
-    responses = in_parallel(PARALLEL, lambda _i: client.post(
-        "/api/chat", json={"message": "Hola", "request_id": "req-api"}))
+    responses = in_parallel(
+        PARALLEL,
+        lambda _i: client.post("/api/chat", json={"message": "Hola", "request_id": "req-api"}),
+    )
     codes = sorted(r.status_code for r in responses)
     assert set(codes) <= {200, 409}, codes
     fresh = [r for r in responses if r.status_code == 200 and '"replayed"' not in r.text]
@@ -190,8 +211,12 @@ def test_api_parallel_posts_to_one_conversation(client, standin) -> None:
     first = client.post("/api/chat", json={"message": "Primera"})
     conversation = json.loads(first.text.splitlines()[0])["conversation_id"]
     standin.configure(tokens=20, tokens_per_second=20)  # the winner streams for a second
-    responses = in_parallel(PARALLEL, lambda i: client.post(
-        "/api/chat", json={"message": f"Mensaje {i}", "conversation_id": conversation}))
+    responses = in_parallel(
+        PARALLEL,
+        lambda i: client.post(
+            "/api/chat", json={"message": f"Mensaje {i}", "conversation_id": conversation}
+        ),
+    )
     codes = [r.status_code for r in responses]
     assert codes.count(200) == 1 and codes.count(409) == PARALLEL - 1, codes
     for refused in (r for r in responses if r.status_code == 409):
@@ -221,10 +246,15 @@ def test_ui_two_tabs_sending_at_once(app_env, ana, standin) -> None:
             login = sessions.create_session(db, db.get(User, ana.id), "10.0.0.1", "pytest")
         root = tab(Persona("ana", login.token, login.session_id), sid=f"socket-{index}")
         root.router_data = root._update_router_vars(
-            {**root.router_data, "token": f"tab-{index}"}, root.router_data)
+            {**root.router_data, "token": f"tab-{index}"}, root.router_data
+        )
         form = {"draft": f"Desde la pestaña {index}"}
-        assert await SessionGate().preprocess(
-            app=None, state=root, event=Event(name=send, payload={"form": form})) is None
+        assert (
+            await SessionGate().preprocess(
+                app=None, state=root, event=Event(name=send, payload={"form": form})
+            )
+            is None
+        )
         state = await root.get_state(ChatState)
         state.active_id = first.conversation_id  # both tabs show the same conversation
         await ChatState.send_message.fn(state, form)  # what the background task runs
@@ -252,21 +282,34 @@ def test_migration_0007_cleans_duplicates_first(app_env, db_url: str, make_user)
     engine = create_engine(db_url)
     now = utcnow().isoformat(sep=" ")
     with engine.begin() as conn:
+
         def insert_conversation(owner: int) -> int:
-            conn.execute(text("INSERT INTO conversations (owner_id, title, model, created_at, "
-                              "updated_at) VALUES (:o, 't', 'm', :n, :n)"), {"o": owner, "n": now})
+            conn.execute(
+                text(
+                    "INSERT INTO conversations (owner_id, title, model, created_at, "
+                    "updated_at) VALUES (:o, 't', 'm', :n, :n)"
+                ),
+                {"o": owner, "n": now},
+            )
             return conn.execute(text("SELECT MAX(id) FROM conversations")).scalar_one()
 
-        def insert_message(conversation: int, role: str, status: str,
-                           request_id: str | None = None) -> int:
-            conn.execute(text(
-                "INSERT INTO messages (conversation_id, role, content, status, request_id, "
-                "created_at, updated_at) VALUES (:c, :r, 'x', :s, :q, :n, :n)"),
-                {"c": conversation, "r": role, "s": status, "q": request_id, "n": now})
+        def insert_message(
+            conversation: int, role: str, status: str, request_id: str | None = None
+        ) -> int:
+            conn.execute(
+                text(
+                    "INSERT INTO messages (conversation_id, role, content, status, request_id, "
+                    "created_at, updated_at) VALUES (:c, :r, 'x', :s, :q, :n, :n)"
+                ),
+                {"c": conversation, "r": role, "s": status, "q": request_id, "n": now},
+            )
             return conn.execute(text("SELECT MAX(id) FROM messages")).scalar_one()
 
-        c1, c2, c3 = insert_conversation(ana_id), insert_conversation(ana_id), \
-            insert_conversation(bea_id)
+        c1, c2, c3 = (
+            insert_conversation(ana_id),
+            insert_conversation(ana_id),
+            insert_conversation(bea_id),
+        )
         keep = insert_message(c1, "user", "complete", "dup")
         lost = insert_message(c2, "user", "complete", "dup")  # ana's same id, twice
         other = insert_message(c3, "user", "complete", "dup")  # bea's: another user
@@ -275,8 +318,10 @@ def test_migration_0007_cleans_duplicates_first(app_env, db_url: str, make_user)
         lone_stream = insert_message(c2, "assistant", "streaming")
     command.upgrade(config, "0007")
     with engine.connect() as conn:
-        found = {row.id: row for row in conn.execute(text(
-            "SELECT id, status, request_id, user_id FROM messages"))}
+        found = {
+            row.id: row
+            for row in conn.execute(text("SELECT id, status, request_id, user_id FROM messages"))
+        }
     assert (found[keep].request_id, found[keep].user_id) == ("dup", ana_id)
     assert (found[lost].request_id, found[lost].user_id) == (None, None)
     assert (found[other].request_id, found[other].user_id) == ("dup", bea_id)
@@ -287,7 +332,8 @@ def test_migration_0007_cleans_duplicates_first(app_env, db_url: str, make_user)
     assert indexes["ux_messages_one_streaming"]["unique"]
     assert "ix_messages_request_id" not in indexes
     with pytest.raises(IntegrityError), engine.begin() as conn:
-        conn.execute(text("UPDATE messages SET status = 'streaming' WHERE id = :i"),
-                     {"i": old_stream})
+        conn.execute(
+            text("UPDATE messages SET status = 'streaming' WHERE id = :i"), {"i": old_stream}
+        )
     engine.dispose()
     command.upgrade(config, "head")

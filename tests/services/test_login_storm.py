@@ -49,7 +49,8 @@ def connections_during_hashes(monkeypatch: pytest.MonkeyPatch) -> Callable[[], l
 # --- no connection is held while a password is hashed or checked -----------------------------
 @pytest.mark.parametrize("attempt", ["right", "wrong", "unknown email"])
 def test_a_login_checks_the_password_with_no_connection_checked_out(
-        make_user, connections_during_hashes, attempt: str) -> None:
+    make_user, connections_during_hashes, attempt: str
+) -> None:
     make_user("ana@empresa.cl", PASSWORD)
     seen = connections_during_hashes()
     email = "nadie@empresa.cl" if attempt == "unknown email" else "ana@empresa.cl"
@@ -61,7 +62,8 @@ def test_a_login_checks_the_password_with_no_connection_checked_out(
 
 
 def test_the_upgrade_of_an_old_hash_at_login_hashes_outside_any_transaction(
-        make_user, connections_during_hashes) -> None:
+    make_user, connections_during_hashes
+) -> None:
     user = make_user("ana@empresa.cl", PASSWORD)
     old = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode("ascii")
     with session_scope() as db:
@@ -95,7 +97,8 @@ def test_an_upgrade_does_not_overwrite_a_hash_changed_meanwhile(make_user, monke
 
 
 def test_a_login_checked_against_a_hash_replaced_meanwhile_is_checked_again(
-        make_user, monkeypatch) -> None:
+    make_user, monkeypatch
+) -> None:
     """A password change that commits while the old password is being checked wins: the old
     password does not log in afterwards."""
     user = make_user("ana@empresa.cl", PASSWORD)
@@ -126,7 +129,8 @@ def test_registration_hashes_outside_any_transaction(app_env, connections_during
 
 
 def test_a_password_change_hashes_outside_any_transaction(
-        make_user, connections_during_hashes, monkeypatch) -> None:
+    make_user, connections_during_hashes, monkeypatch
+) -> None:
     apply_env(monkeypatch, totp_autosetup_domains="")
     user = make_user("rosa@inacapmail.cl", PASSWORD)
     seen = connections_during_hashes()
@@ -136,7 +140,8 @@ def test_a_password_change_hashes_outside_any_transaction(
 
 
 def test_a_password_change_refuses_if_the_hash_changed_while_it_hashed(
-        make_user, monkeypatch) -> None:
+    make_user, monkeypatch
+) -> None:
     apply_env(monkeypatch, totp_autosetup_domains="")
     user = make_user("rosa@inacapmail.cl", PASSWORD)
     other = passwords.hash_password("cambio-paralelo-7", 4)
@@ -155,7 +160,8 @@ def test_a_password_change_refuses_if_the_hash_changed_while_it_hashed(
 
 
 def test_disabling_2fa_checks_the_password_outside_any_transaction(
-        make_user, connections_during_hashes) -> None:
+    make_user, connections_during_hashes
+) -> None:
     user = make_user("marta@empresa.cl", PASSWORD, totp=True)
     seen = connections_during_hashes()
     two_factor.disable(user.id, PASSWORD, pyotp.TOTP(user.totp_secret).now(), None)
@@ -196,8 +202,9 @@ def wait_for(condition: Callable[[], bool]) -> None:
         time.sleep(0.01)
 
 
-def test_a_full_hashing_queue_refuses_at_once_with_busy(make_user, one_slow_core, monkeypatch
-                                                        ) -> None:
+def test_a_full_hashing_queue_refuses_at_once_with_busy(
+    make_user, one_slow_core, monkeypatch
+) -> None:
     apply_env(monkeypatch, password_hash_queue="1")
     make_user("ana@empresa.cl", PASSWORD)
     slots, started, release = one_slow_core()

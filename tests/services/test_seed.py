@@ -38,7 +38,8 @@ def test_seeding_twice_changes_nothing(app_env: dict) -> None:
     with session_scope() as session:
         assert len(session.exec(select(User)).all()) == 3
         assert session.exec(select(User).where(User.role == "admin")).one().name == (
-            "Renamed by the operator")
+            "Renamed by the operator"
+        )
         assert len(session.exec(select(AuditEvent)).all()) == 3
 
 

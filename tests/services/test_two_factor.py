@@ -32,12 +32,16 @@ def test_setup_cannot_start_once_2fa_is_on(make_user) -> None:
         two_factor.begin_setup(user.id, keep_pending=True)
 
 
-@pytest.mark.parametrize(("totp_on", "step"), [
-    (False, lambda user_id: two_factor.begin_setup(user_id)),
-    (False, lambda user_id: two_factor.begin_setup(user_id, keep_pending=True)),
-    (False, lambda user_id: two_factor.confirm_setup(user_id, "123456", None)),
-    (True, lambda user_id: two_factor.disable(user_id, "clave-segura-1", "123456", None)),
-], ids=["setup", "forced-setup", "confirm", "disable"])
+@pytest.mark.parametrize(
+    ("totp_on", "step"),
+    [
+        (False, lambda user_id: two_factor.begin_setup(user_id)),
+        (False, lambda user_id: two_factor.begin_setup(user_id, keep_pending=True)),
+        (False, lambda user_id: two_factor.confirm_setup(user_id, "123456", None)),
+        (True, lambda user_id: two_factor.disable(user_id, "clave-segura-1", "123456", None)),
+    ],
+    ids=["setup", "forced-setup", "confirm", "disable"],
+)
 def test_demo_accounts_may_neither_turn_2fa_on_nor_off(make_user, totp_on, step) -> None:
     """Everyone shares them: one visitor's 2FA would lock every other visitor out."""
     user = make_user("visita@alvaradomazzei.cl", demo=True, totp=totp_on)

@@ -31,13 +31,18 @@ NOBODY = "nobody"  # Reflex's generic `setvar`: it would call setters past the g
 DOCUMENTED = {
     "LoginState": {"*": PUBLIC},
     "RegisterState": {"*": PUBLIC},
-    "AuthState": {"guard_user": USER, "guard_staff": STAFF, "guard_setup": SETUP,
-                  "logout": SETUP},
+    "AuthState": {"guard_user": USER, "guard_staff": STAFF, "guard_setup": SETUP, "logout": SETUP},
     "ChatState": {"*": USER},
     "AdminState": {"*": STAFF},
-    "SettingsState": {"*": USER, "start_totp_setup": SETUP, "resume_totp_setup": SETUP,
-                      "confirm_totp_setup": SETUP, "cancel_totp_setup": SETUP,
-                      "forget_secrets": SETUP, "codes_saved": SETUP},
+    "SettingsState": {
+        "*": USER,
+        "start_totp_setup": SETUP,
+        "resume_totp_setup": SETUP,
+        "confirm_totp_setup": SETUP,
+        "cancel_totp_setup": SETUP,
+        "forget_secrets": SETUP,
+        "codes_saved": SETUP,
+    },
 }
 PERSONAS = ("anonymous", "setup_pending", "trabajador", "supervisor", "admin")
 ALLOWED = {
@@ -101,16 +106,28 @@ def personas(app_env, make_user) -> dict[str, Persona]:
     return found
 
 
-def tab(persona: Persona, path: str = "/dashboard", sid: str = "sid-1",
-        token: str = "tab-token-1", cookie_header: str | None = None):
+def tab(
+    persona: Persona,
+    path: str = "/dashboard",
+    sid: str = "sid-1",
+    token: str = "tab-token-1",
+    cookie_header: str | None = None,
+):
     import reflex as rx
 
     root = rx.State(_reflex_internal_init=True)
     headers = {"user-agent": "pytest", "asgi-scope-client": "10.0.0.1"}
     if persona.cookie:
         headers["cookie"] = cookie_header or f"energyapp_session={persona.cookie}"
-    router_data = {"headers": headers, "sid": sid, "token": token, "ip": "10.0.0.1",
-                   "pathname": path, "asPath": path, "query": {}}
+    router_data = {
+        "headers": headers,
+        "sid": sid,
+        "token": token,
+        "ip": "10.0.0.1",
+        "pathname": path,
+        "asPath": path,
+        "query": {},
+    }
     root.router_data = root._update_router_vars(router_data, {})
     return root
 
@@ -138,10 +155,13 @@ async def fill_with_foreign_data(root, owner: Persona) -> None:
 def db_snapshot() -> tuple:
     with session_scope() as db:
         return (
-            sorted((u.id, u.role.value, u.is_active, u.totp_enabled, u.totp_secret)
-                   for u in db.exec(select(User))),
+            sorted(
+                (u.id, u.role.value, u.is_active, u.totp_enabled, u.totp_secret)
+                for u in db.exec(select(User))
+            ),
             sorted((s.id, s.revoked_at, s.last_seen_at) for s in db.exec(select(AuthSession))),
-            len(db.exec(select(Conversation)).all()), len(db.exec(select(Message)).all()),
+            len(db.exec(select(Conversation)).all()),
+            len(db.exec(select(Message)).all()),
             len(db.exec(select(AuditEvent)).all()),
         )
 
@@ -199,9 +219,11 @@ def test_every_handler_as_every_persona(personas: dict[str, Persona]) -> None:
 def test_a_refusal_redirects_by_reason(personas: dict[str, Persona]) -> None:
     chat_load = next(n for n, s, h in app_handlers() if s == "ChatState" and h == "load")
     admin_load = next(n for n, s, h in app_handlers() if s == "AdminState" and h == "load")
-    for persona, event, target in (("anonymous", chat_load, "/login?next=%2Fdashboard"),
-                                   ("setup_pending", chat_load, "/setup-2fa"),
-                                   ("trabajador", admin_load, "/dashboard")):
+    for persona, event, target in (
+        ("anonymous", chat_load, "/login?next=%2Fdashboard"),
+        ("setup_pending", chat_load, "/setup-2fa"),
+        ("trabajador", admin_load, "/dashboard"),
+    ):
         reply = asyncio.run(run_gate(tab(personas[persona]), event))
         assert reply is not None
         paths = [e.payload.get("path") for e in reply.events]
@@ -217,8 +239,9 @@ def test_the_same_session_keeps_its_tab(personas: dict[str, Persona]) -> None:
     asyncio.run(fill_with_foreign_data(root, worker))
     assert asyncio.run(run_gate(root, chat_load)) is None
     assert MARKER in state_text(root)
-    root.router_data = root._update_router_vars({**root.router_data, "sid": "reconnected"},
-                                                root.router_data)
+    root.router_data = root._update_router_vars(
+        {**root.router_data, "sid": "reconnected"}, root.router_data
+    )
     assert asyncio.run(run_gate(root, chat_load)) is None
     assert MARKER in state_text(root)
 
@@ -229,8 +252,7 @@ def test_an_anonymous_tab_belongs_to_its_socket(personas: dict[str, Persona]) ->
     from energyapp.states.login import LoginState
 
     login_load = next(n for n, s, h in app_handlers() if s == "LoginState" and h == "on_load")
-    back = next(n for n, s, h in app_handlers()
-                if s == "LoginState" and h == "back_to_password")
+    back = next(n for n, s, h in app_handlers() if s == "LoginState" and h == "back_to_password")
     anonymous = personas["anonymous"]
     root = tab(anonymous, path="/login", sid="victim-socket")
     assert asyncio.run(run_gate(root, login_load)) is None
@@ -238,8 +260,9 @@ def test_an_anonymous_tab_belongs_to_its_socket(personas: dict[str, Persona]) ->
     login.email, login.step, login._pending_user_id = MARKER, "totp", 7
     assert asyncio.run(run_gate(root, back)) is None  # the same socket keeps its step
     assert login._pending_user_id == 7
-    root.router_data = root._update_router_vars({**root.router_data, "sid": "attacker"},
-                                                root.router_data)
+    root.router_data = root._update_router_vars(
+        {**root.router_data, "sid": "attacker"}, root.router_data
+    )
     assert asyncio.run(run_gate(root, back)) is None
     login = asyncio.run(root.get_state(LoginState))
     assert (login.email, login.step, login._pending_user_id) == ("", "password", 0)
@@ -269,7 +292,8 @@ def test_a_reused_session_id_is_another_login(personas: dict[str, Persona]) -> N
 
 
 def test_a_malformed_cookie_beside_the_session_cookie_changes_nothing(
-        personas: dict[str, Persona]) -> None:
+    personas: dict[str, Persona],
+) -> None:
     """The socket reads the cookie header as the API does (Starlette's parser)."""
     chat_load = next(n for n, s, h in app_handlers() if s == "ChatState" and h == "load")
     worker = personas["trabajador"]

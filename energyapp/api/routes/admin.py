@@ -32,19 +32,26 @@ class UserPatch(BaseModel):
 
 
 @router.get("/users", summary="Usuarios visibles")
-def list_users(caller: CurrentCaller, q: Annotated[Text, Query(max_length=200)] = "",
-               limit: Limit = 50, offset: Offset = 0) -> list[UserRow]:
+def list_users(
+    caller: CurrentCaller,
+    q: Annotated[Text, Query(max_length=200)] = "",
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> list[UserRow]:
     return admin.list_users(caller.user, search=q, limit=limit, offset=offset)
 
 
 @router.get("/users/{user_id}/conversations", summary="Conversaciones de un usuario")
-def user_conversations(user_id: IdPath, caller: CurrentCaller, limit: Limit = 50,
-                       offset: Offset = 0) -> list[ConversationRow]:
+def user_conversations(
+    user_id: IdPath, caller: CurrentCaller, limit: Limit = 50, offset: Offset = 0
+) -> list[ConversationRow]:
     return admin.user_conversations(caller.user, user_id, limit=limit, offset=offset)
 
 
-@router.get("/conversations/{conversation_id}/messages",
-            summary="Transcripción (queda registrada en la auditoría)")
+@router.get(
+    "/conversations/{conversation_id}/messages",
+    summary="Transcripción (queda registrada en la auditoría)",
+)
 def conversation_messages(conversation_id: IdPath, caller: CurrentCaller) -> list[MessageView]:
     return admin.conversation_messages(caller.user, conversation_id, caller.ip)
 
@@ -61,8 +68,9 @@ def reassign_all(user_id: IdPath, body: ReassignBody, caller: CurrentCaller) -> 
 
 @router.patch("/users/{user_id}", summary="Rol o estado (admin)")
 def update_user(user_id: IdPath, body: UserPatch, caller: CurrentCaller) -> UserRow:
-    return admin.update_user(caller.user, user_id, role=body.role, is_active=body.is_active,
-                             ip=caller.ip)
+    return admin.update_user(
+        caller.user, user_id, role=body.role, is_active=body.is_active, ip=caller.ip
+    )
 
 
 @router.post("/users/{user_id}/reset-2fa", status_code=204, summary="Reiniciar 2FA (admin)")
@@ -82,8 +90,11 @@ def user_sessions(user_id: IdPath, caller: CurrentCaller) -> list[SessionView]:
     return admin.user_sessions(caller.user, user_id)
 
 
-@router.delete("/users/{user_id}/sessions/{session_id}", status_code=204,
-               summary="Cerrar una sesión de un usuario (admin)")
+@router.delete(
+    "/users/{user_id}/sessions/{session_id}",
+    status_code=204,
+    summary="Cerrar una sesión de un usuario (admin)",
+)
 def revoke_user_session(user_id: IdPath, session_id: IdPath, caller: CurrentCaller) -> Response:
     admin.revoke_user_session(caller.user, user_id, session_id, caller.ip)
     return Response(status_code=204)
@@ -100,5 +111,12 @@ def audit_events(
     offset: Offset = 0,
 ) -> list[AuditRow]:
     """`from`/`to` are UTC days (AAAA-MM-DD) in the years 2000..2100, both included."""
-    return admin.audit_events(caller.user, actor_id=actor_id, action=action,
-                              date_from=date_from, date_to=date_to, limit=limit, offset=offset)
+    return admin.audit_events(
+        caller.user,
+        actor_id=actor_id,
+        action=action,
+        date_from=date_from,
+        date_to=date_to,
+        limit=limit,
+        offset=offset,
+    )

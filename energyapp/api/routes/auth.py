@@ -102,15 +102,21 @@ def set_session_cookie(response: Response, token: str) -> None:
     which needs exactly what is set here: Secure, Path=/ and no Domain."""
     settings = get_settings()
     response.set_cookie(
-        settings.session_cookie, token, max_age=settings.session_absolute_hours * 3600,
-        path="/", httponly=True, samesite="lax", secure=settings.uses_https,
+        settings.session_cookie,
+        token,
+        max_age=settings.session_absolute_hours * 3600,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.uses_https,
     )
 
 
 def clear_session_cookie(response: Response) -> None:
     settings = get_settings()
-    response.delete_cookie(settings.session_cookie, path="/", httponly=True,
-                           samesite="lax", secure=settings.uses_https)
+    response.delete_cookie(
+        settings.session_cookie, path="/", httponly=True, samesite="lax", secure=settings.uses_https
+    )
 
 
 @router.post("/login", response_model=LoginOut, summary="Iniciar sesión (cookie + tokens)")
@@ -120,8 +126,9 @@ def login_route(body: LoginBody, request: Request, response: Response) -> LoginO
     user = login.check_password(body.email, body.password, ip)
     if user.totp_enabled:
         if not body.totp:
-            raise NotAuthenticated("Se requiere el código de verificación en dos pasos.",
-                                   code="totp_required")
+            raise NotAuthenticated(
+                "Se requiere el código de verificación en dos pasos.", code="totp_required"
+            )
         login.check_second_factor(user.id, body.totp, ip)
     login.record_login(user.id, ip, channel="api")
     with session_scope() as db:
@@ -160,15 +167,21 @@ def me_route(caller: AnyCaller) -> UserView:
 @router.post("/register", status_code=201, summary="Crear cuenta")
 def register_route(body: RegisterBody, request: Request) -> UserView:
     reject_foreign_origin(request, required=False)
-    return accounts.register(body.name, body.email, body.password, body.password_confirmation,
-                             client_ip(request))
+    return accounts.register(
+        body.name, body.email, body.password, body.password_confirmation, client_ip(request)
+    )
 
 
 @router.post("/password", status_code=204, summary="Cambiar contraseña")
 def password_route(body: PasswordBody, caller: CurrentCaller) -> Response:
-    accounts.change_password(caller.user.id, body.current_password, body.new_password,
-                             body.new_password_confirmation, caller.ip,
-                             keep_session_id=caller.session_id)
+    accounts.change_password(
+        caller.user.id,
+        body.current_password,
+        body.new_password,
+        body.new_password_confirmation,
+        caller.ip,
+        keep_session_id=caller.session_id,
+    )
     return Response(status_code=204)
 
 
@@ -192,20 +205,23 @@ def revoke_other_sessions_route(caller: CurrentCaller) -> Response:
 @router.post("/totp/setup", response_model=TotpSetupOut, summary="Iniciar configuración 2FA")
 def totp_setup_route(caller: AnyCaller) -> TotpSetupOut:
     start = two_factor.begin_setup(caller.user.id)
-    return TotpSetupOut(secret=start.secret, otpauth_uri=start.uri,
-                        qr_svg_data_uri=start.qr_data_uri)
+    return TotpSetupOut(
+        secret=start.secret, otpauth_uri=start.uri, qr_svg_data_uri=start.qr_data_uri
+    )
 
 
 @router.post("/totp/confirm", response_model=RecoveryCodesOut, summary="Activar 2FA")
 def totp_confirm_route(body: CodeBody, caller: AnyCaller) -> RecoveryCodesOut:
-    return RecoveryCodesOut(recovery_codes=two_factor.confirm_setup(caller.user.id, body.code,
-                                                                    caller.ip))
+    return RecoveryCodesOut(
+        recovery_codes=two_factor.confirm_setup(caller.user.id, body.code, caller.ip)
+    )
 
 
 @router.post("/totp/disable", status_code=204, summary="Desactivar 2FA")
 def totp_disable_route(body: DisableTotpBody, caller: CurrentCaller) -> Response:
-    two_factor.disable(caller.user.id, body.password, body.code, caller.ip,
-                       keep_session_id=caller.session_id)
+    two_factor.disable(
+        caller.user.id, body.password, body.code, caller.ip, keep_session_id=caller.session_id
+    )
     return Response(status_code=204)
 
 

@@ -57,22 +57,41 @@ def _line(payload: dict) -> bytes:
 
 
 def _start_event(turn: Turn) -> bytes:
-    return _line({"type": "start", "conversation_id": turn.conversation_id,
-                  "title": turn.title, "user_message_id": turn.user_message.id,
-                  "message_id": turn.assistant_message_id, "model": turn.model})
+    return _line(
+        {
+            "type": "start",
+            "conversation_id": turn.conversation_id,
+            "title": turn.title,
+            "user_message_id": turn.user_message.id,
+            "message_id": turn.assistant_message_id,
+            "model": turn.model,
+        }
+    )
 
 
 def _end_event(outcome: Finished) -> bytes:
     if outcome.error is not None:
-        return _line({"type": "error", "code": outcome.error.kind.value,
-                      "message": outcome.error.message, "partial": outcome.content})
+        return _line(
+            {
+                "type": "error",
+                "code": outcome.error.kind.value,
+                "message": outcome.error.message,
+                "partial": outcome.content,
+            }
+        )
     stats = outcome.stats
-    return _line({"type": "done", "status": outcome.status.value, "stats": {
-        "prompt_tokens": stats.prompt_tokens if stats else None,
-        "completion_tokens": stats.completion_tokens if stats else None,
-        "total_duration_ms": stats.total_duration_ms if stats else None,
-        "first_token_ms": outcome.first_token_ms,
-    }})
+    return _line(
+        {
+            "type": "done",
+            "status": outcome.status.value,
+            "stats": {
+                "prompt_tokens": stats.prompt_tokens if stats else None,
+                "completion_tokens": stats.completion_tokens if stats else None,
+                "total_duration_ms": stats.total_duration_ms if stats else None,
+                "first_token_ms": outcome.first_token_ms,
+            },
+        }
+    )
 
 
 async def _events(turn: Turn) -> AsyncIterator[bytes]:
@@ -80,8 +99,14 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
     if turn.replayed is not None:  # a retried request: send the saved answer again
         if turn.replayed.content:
             yield _line({"type": "delta", "text": turn.replayed.content})
-        yield _line({"type": "done", "status": turn.replayed.status, "replayed": True,
-                     "stats": {"completion_tokens": turn.replayed.completion_tokens}})
+        yield _line(
+            {
+                "type": "done",
+                "status": turn.replayed.status,
+                "replayed": True,
+                "stats": {"completion_tokens": turn.replayed.completion_tokens},
+            }
+        )
         return
     sent: list[str] = []
     try:
@@ -95,20 +120,36 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
         # `chat.answer` saved (or queued) what arrived; the client still learns how it ended.
         if database_unavailable(error):
             log_unavailable("chat_stream", error)
-            yield _line({"type": "error", "code": "database_unavailable",
-                         "message": DATABASE_UNAVAILABLE, "partial": "".join(sent)})
+            yield _line(
+                {
+                    "type": "error",
+                    "code": "database_unavailable",
+                    "message": DATABASE_UNAVAILABLE,
+                    "partial": "".join(sent),
+                }
+            )
         else:
             log.exception("chat_stream_failed message_id=%s", turn.assistant_message_id)
-            yield _line({"type": "error", "code": "internal_error",
-                         "message": INTERNAL_ERROR, "partial": "".join(sent)})
+            yield _line(
+                {
+                    "type": "error",
+                    "code": "internal_error",
+                    "message": INTERNAL_ERROR,
+                    "partial": "".join(sent),
+                }
+            )
 
 
 @router.post(
     "/chat",
     summary="Enviar un mensaje y recibir la respuesta en streaming (NDJSON)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}},
-                     "description": "Eventos start, delta…, y done o error, uno por línea"}},
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {}},
+            "description": "Eventos start, delta…, y done o error, uno por línea",
+        }
+    },
 )
 async def chat_route(
     body: ChatBody,
@@ -125,10 +166,19 @@ async def chat_route(
         except LLMError as error:
             raise ServiceError(error.message, code=error.kind.value) from None
     model = chat.choose_model(body.model, available)
-    turn = await asyncio.to_thread(chat.start_turn, caller.user.id, body.conversation_id,
-                                   body.message, model, body.request_id or idempotency_key)
-    return StreamingResponse(_events(turn), media_type="application/x-ndjson",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    turn = await asyncio.to_thread(
+        chat.start_turn,
+        caller.user.id,
+        body.conversation_id,
+        body.message,
+        model,
+        body.request_id or idempotency_key,
+    )
+    return StreamingResponse(
+        _events(turn),
+        media_type="application/x-ndjson",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/conversations", summary="Mis conversaciones")
@@ -139,8 +189,9 @@ def list_conversations(
     q: Annotated[Text, Query(max_length=200)] = "",
 ) -> ConversationPage:
     items = conversations.list_for_user(caller.user.id, search=q, limit=limit, offset=offset)
-    return ConversationPage(items=items, limit=limit, offset=offset,
-                            total=conversations.count_for_user(caller.user.id))
+    return ConversationPage(
+        items=items, limit=limit, offset=offset, total=conversations.count_for_user(caller.user.id)
+    )
 
 
 @router.get("/conversations/{conversation_id}", summary="Una conversación con sus mensajes")
@@ -150,8 +201,9 @@ def get_conversation(conversation_id: IdPath, caller: CurrentCaller) -> Conversa
 
 
 @router.patch("/conversations/{conversation_id}", summary="Renombrar")
-def rename_conversation(conversation_id: IdPath, body: RenameBody,
-                        caller: CurrentCaller) -> ConversationView:
+def rename_conversation(
+    conversation_id: IdPath, body: RenameBody, caller: CurrentCaller
+) -> ConversationView:
     return conversations.rename(caller.user.id, conversation_id, body.title)
 
 
@@ -168,5 +220,8 @@ def export_conversation(
     format: Annotated[Literal["md", "json"], Query()] = "md",
 ) -> Response:
     body, media_type, name = conversations.export(caller.user.id, conversation_id, format)
-    return Response(body, media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
