@@ -8,7 +8,7 @@ os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
 # With several workers (Redis), a worker keeps the lock on a tab's state for a few seconds and
 # updates its own copy, instead of a Redis lock, read and write at every flush of a streaming
-# answer (docs/benchmarks.md: 406–444 → 240–278 ms of CPU per 1,000 tokens at 20 pages).
+# answer (the CPU it saves: docs/benchmarks.md, Targets, "UI per 1,000 tokens").
 # Another worker that needs the state asks for it and gets it flushed.
 os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "true")
 

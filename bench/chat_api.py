@@ -34,9 +34,9 @@ RATES = (30, 0)  # tokens per second; 0 = as fast as the stand-in can
 ARRIVALS_OVER = 2.0
 
 
-# One TLS context for every baseline client. A new client otherwise loads the CA bundle, ~16 ms
-# of CPU that would count as its streaming cost (32 ms per 1,000 tokens in the full-speed row
-# with one user); the server builds its client once per worker.
+# One TLS context for every baseline client. A new client otherwise loads the CA bundle, CPU
+# that would count as its streaming cost (docs/benchmarks.md, Targets, "API at full speed");
+# the server builds its client once per worker.
 BASELINE_TLS = ssl.create_default_context()
 
 
@@ -116,8 +116,8 @@ def measure(
     workers: int = 1,
 ) -> dict:
     """One row: the direct client, then the app, with the same users, rate and arrivals. At
-    full speed a few users are measured over several rounds: one 500-token answer takes ~0.1 s,
-    too short for the CPU clock's 10 ms ticks."""
+    full speed a few users are measured over several rounds: one 500-token answer is over too
+    soon for the CPU clock's ticks (docs/benchmarks.md §1, the max tok/s rows)."""
     from energyapp.db.engine import session_scope
     from energyapp.db.models import Conversation, Message
 

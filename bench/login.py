@@ -95,9 +95,9 @@ async def open_loop(url: str, emails: list[str]) -> list[float]:
 
 async def with_stream(url: str, token: str, emails: list[str]) -> tuple[dict, object]:
     """The login storm with a chat stream running. The clients' connection pool is made before
-    the stream starts: building an httpx client loads the CA bundle (~30 ms each here), and 20
-    of them would stall this process's own loop, which reads the stream (seen as a 0.6–1 s gap
-    that was the benchmark's, not the server's)."""
+    the stream starts: building an httpx client loads the CA bundle (docs/benchmarks.md,
+    Targets, "API at full speed"), and 20 of them would stall this process's own loop, which
+    reads the stream (a gap that would be the benchmark's, not the server's)."""
     async with httpx.AsyncClient(
         base_url=url, timeout=60, limits=httpx.Limits(max_connections=len(emails))
     ) as client:

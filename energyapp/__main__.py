@@ -8,9 +8,17 @@ import asyncio
 import getpass
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from energyapp.domain.roles import Role
 from energyapp.file_modes import private_umask
 from energyapp.settings import SettingsError, get_settings
+
+if TYPE_CHECKING:
+    from energyapp.services.admin import UserRow
+
+Command = Callable[[argparse.Namespace], int]
 
 
 class CommandError(Exception):
@@ -32,12 +40,10 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
-def _find_user(email: str):  # noqa: ANN202 - User
-    from energyapp.db.engine import session_scope
-    from energyapp.services.users import find_by_email
+def _find_user(email: str) -> UserRow:
+    from energyapp.services import operations
 
-    with session_scope() as db:
-        user = find_by_email(db, email)
+    user = operations.find_user(email)
     if user is None:
         raise CommandError(f"no user with email {email}")
     return user
@@ -90,13 +96,10 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import IntegrityError
-
-    from energyapp.db.engine import session_scope
-    from energyapp.db.models import Role
-    from energyapp.services import audit
+    from energyapp.domain.errors import Conflict
+    from energyapp.services import operations
     from energyapp.services.accounts import EMAIL_PATTERN, password_problem
-    from energyapp.services.users import create_user, normalize_email
+    from energyapp.services.users import normalize_email
 
     email = normalize_email(args.email)
     if not EMAIL_PATTERN.fullmatch(email):
@@ -105,57 +108,42 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     if problem := password_problem(password, password):
         raise CommandError(problem)
     try:
-        with session_scope() as db:
-            user = create_user(db, email=email, name=args.name, password=password, role=Role.admin)
-            audit.record(db, "admin_created_by_cli", target_type="user", target_id=user.id)
-    except IntegrityError:
+        user = operations.create_admin(email, args.name, password)
+    except Conflict:
         raise CommandError(f"a user with email {email} already exists") from None
     print(f"Admin {email} created (id {user.id}).")
     return 0
 
 
 def cmd_reset_password(args: argparse.Namespace) -> int:
-    from energyapp.auth.passwords import hash_password
-    from energyapp.db.engine import session_scope
-    from energyapp.db.models import User
-    from energyapp.services import admin, audit
+    from energyapp.services import operations
     from energyapp.services.accounts import password_problem
 
     user = _find_user(args.email)
     password = _password(args)
     if problem := password_problem(password, password):
         raise CommandError(problem)
-    with session_scope() as db:
-        row = db.get(User, user.id)
-        row.password_hash = hash_password(password, get_settings().bcrypt_rounds)
-        admin.sign_out_everywhere(db, user.id)
-        audit.record(db, "password_reset_by_cli", target_type="user", target_id=user.id)
+    operations.reset_password(user.id, password)
     print(f"Password of {user.email} reset; all its sessions were closed.")
     return 0
 
 
 def cmd_reset_2fa(args: argparse.Namespace) -> int:
-    from energyapp.db.engine import session_scope
-    from energyapp.db.models import User
-    from energyapp.services import admin
+    from energyapp.services import operations
 
     user = _find_user(args.email)
-    with session_scope() as db:
-        admin.clear_two_factor(db, db.get(User, user.id), source="_by_cli")
+    operations.reset_two_factor(user.id)
     print(f"Two-step verification of {user.email} turned off.")
     return 0
 
 
 def cmd_deactivate(args: argparse.Namespace) -> int:
-    from energyapp.db.engine import session_scope
-    from energyapp.db.models import User
-    from energyapp.services import admin
-    from energyapp.services.errors import Conflict
+    from energyapp.domain.errors import Conflict
+    from energyapp.services import operations
 
     user = _find_user(args.email)
     try:
-        with session_scope() as db:
-            admin.change_user(db, db.get(User, user.id), is_active=False, source="_by_cli")
+        operations.deactivate(user.id)
     except Conflict:
         raise CommandError("refusing to deactivate the last active admin") from None
     print(f"{user.email} deactivated and signed out everywhere.")
@@ -163,34 +151,22 @@ def cmd_deactivate(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke_sessions(args: argparse.Namespace) -> int:
-    from energyapp.db.engine import session_scope
-    from energyapp.services import admin, audit
+    from energyapp.services import operations
 
     user = _find_user(args.email)
-    with session_scope() as db:
-        count = admin.sign_out_everywhere(db, user.id)
-        audit.record(
-            db, "sessions_revoked_by_cli", target_type="user", target_id=user.id, count=count
-        )
+    count = operations.revoke_sessions(user.id)
     print(f"{count} session(s) of {user.email} revoked, and every API token.")
     return 0
 
 
 def cmd_list_users(args: argparse.Namespace) -> int:
-    from sqlmodel import col, select
+    from energyapp.services import operations
 
-    from energyapp.db.engine import session_scope
-    from energyapp.db.models import User
-
-    with session_scope() as db:
-        statement = select(User).order_by(col(User.email))
-        if args.role:
-            statement = statement.where(User.role == args.role)
-        users = db.exec(statement).all()
+    users = operations.list_users(args.role)
     print(f"{'id':>6}  {'role':<11} {'active':<6} {'2fa':<4} email")
     for user in users:
         print(
-            f"{user.id:>6}  {user.role.value:<11} {'yes' if user.is_active else 'no':<6} "
+            f"{user.id:>6}  {user.role:<11} {'yes' if user.is_active else 'no':<6} "
             f"{'on' if user.totp_enabled else 'off':<4} {user.email}"
         )
     return 0
@@ -198,43 +174,22 @@ def cmd_list_users(args: argparse.Namespace) -> int:
 
 def cmd_reencrypt_secrets(_args: argparse.Namespace) -> int:
     """Rewrite every encrypted value under the current secret_key (after a rotation)."""
-    from sqlalchemy import text
+    from energyapp.services import operations
 
-    from energyapp.db.encrypted import InvalidToken, rotate
-    from energyapp.db.engine import session_scope
-
-    # Raw SQL: through the model a value no key opens would load as empty and go unnoticed.
-    # Each UPDATE matches the old value, so a secret changed meanwhile is left alone.
-    rotated = failed = 0
-    with session_scope() as db:
-        rows = db.execute(
-            text("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id")
-        ).all()
-        for user_id, token in rows:
-            try:
-                new = rotate(token)
-            except InvalidToken:
-                failed += 1
-                continue
-            rotated += db.execute(
-                text("UPDATE users SET totp_secret = :new WHERE id = :id AND totp_secret = :old"),
-                {"new": new, "id": user_id, "old": token},
-            ).rowcount
-    print(f"{rotated} TOTP secret(s) re-encrypted with the current secret_key.")
-    if failed:
+    done = operations.reencrypt_totp_secrets()
+    print(f"{done.rotated} TOTP secret(s) re-encrypted with the current secret_key.")
+    if done.failed:
         raise CommandError(
-            f"{failed} TOTP secret(s) open with no configured key: add the key "
+            f"{done.failed} TOTP secret(s) open with no configured key: add the key "
             "they were encrypted with to previous_secret_keys and run again"
         )
     return 0
 
 
 def cmd_verify_audit(_args: argparse.Namespace) -> int:
-    from energyapp.db.engine import session_scope
-    from energyapp.services.audit import verify_chain
+    from energyapp.services import operations
 
-    with session_scope() as db:
-        report = verify_chain(db)
+    report = operations.verify_audit()
     if not report.intact:
         raise CommandError(
             f"audit chain broken at row {report.broken_id}: {report.problem} "
@@ -256,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
-    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
+    def add(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.set_defaults(handler=handler)
         return command
@@ -284,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         add(name, handler, help_text).add_argument("email")
     add("list-users", cmd_list_users, "list users").add_argument(
-        "--role", choices=["admin", "supervisor", "trabajador"]
+        "--role", choices=[role.value for role in Role]
     )
     add(
         "reencrypt-secrets",

@@ -4,16 +4,17 @@ import asyncio
 import logging
 
 import reflex as rx
+from reflex_base.event import EventSpec
 
 from energyapp import reflex_patches
 from energyapp.api.app import create_api
 from energyapp.api.headers import security_headers
 from energyapp.api.proxy import trust_forwarded_proto
 from energyapp.db.failures import database_unavailable, log_unavailable
+from energyapp.domain.errors import DATABASE_UNAVAILABLE
 from energyapp.logging_setup import APP_LOGGER, configure_logging
 from energyapp.pages import admin, dashboard, login, register, settings  # noqa: F401
 from energyapp.services import chat
-from energyapp.services.errors import DATABASE_UNAVAILABLE
 from energyapp.settings import get_settings
 from energyapp.states import tab_reset
 from energyapp.states.gate import SessionGate
@@ -56,7 +57,7 @@ async def sweep_interrupted_answers() -> None:
 # The theme is configured in rxconfig.py (RadixThemesPlugin).
 # Transformers wrap in order: the API mounts Reflex (and, in prod, the built frontend), then
 # the scheme from a trusted proxy, then headers on every HTTP response (pages included).
-def backend_error(exception: Exception) -> rx.event.EventSpec:
+def backend_error(exception: Exception) -> EventSpec:
     """An event handler raised: a Spanish toast (never Reflex's English one); the traceback
     goes to app.log, except for an unavailable database (one line per outage)."""
     if database_unavailable(exception):

@@ -91,12 +91,11 @@ class _OnlyApp(logging.Filter):
 
 
 class _Formatter(logging.Formatter):
-    converter = time.gmtime
-
     def __init__(self) -> None:
         super().__init__(
             "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S"
         )
+        self.converter = time.gmtime  # UTC timestamps (the "Z" above)
 
 
 class _StdoutHandler(logging.StreamHandler):
@@ -117,9 +116,12 @@ class _TracksWriteFailures(logging.Handler):
 
     write_failure: str | None = None
     _failed = False
+    baseFilename: str  # noqa: N815 - from the FileHandler this is mixed into
 
-    def handle(self, record: logging.LogRecord) -> bool | logging.LogRecord:
-        with self.lock:  # an RLock: Handler.handle takes it again around emit()
+    def handle(self, record: logging.LogRecord) -> bool:  # 3.12+: the record for True
+        lock = self.lock
+        assert lock is not None  # Handler.__init__ created it
+        with lock:  # an RLock: Handler.handle takes it again around emit()
             self._failed = False
             emitted = super().handle(record)
             if emitted and not self._failed:

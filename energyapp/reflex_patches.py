@@ -23,9 +23,10 @@
 The single-worker state manager (StateManagerDisk) keeps each browser tab's UI state in
 `.states/`, so it survives a restart. Its write loop wakes each time a tab's
 debounced write is due (several times a second while answers stream) and every time lists and
-stats every state file, although a file only expires after an hour of silence. With 320 files
-a scan is ~1 ms of CPU; a deployment with hundreds of tabs keeps thousands. Scanning at most
-once a minute removes expired files at most a minute late.
+stats every state file, although a file only expires after an hour of silence. A scan's CPU
+grows with the files, and a deployment with hundreds of tabs keeps thousands (docs/benchmarks.md,
+Targets, "Fixed in the previous run"). Scanning at most once a minute removes expired files at
+most a minute late.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ import math
 import pickle
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from reflex.app import EventNamespace
 from reflex.istate.data import HeaderData, RouterData
 from reflex.istate.manager.disk import StateManagerDisk
-from reflex.state import State
+from reflex.state import BaseState, State
 from reflex.utils.token_manager import RedisTokenManager
 from reflex_base.utils import log as reflex_log
 
@@ -51,8 +53,24 @@ from energyapp.logging_setup import scrub
 
 PURGE_INTERVAL_SECONDS = 60.0
 
+# Set on each wrapper, so that applying twice wraps once.
+_PATCH_MARK = "__energyapp_patch__"
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
-def _at_most_every(interval: float, purge):  # noqa: ANN001, ANN202 - wraps a method
+
+def _wrap_once(owner: object, name: str, wrap: Callable[[_Function], _Function]) -> None:
+    """`owner.name = wrap(owner.name)`, unless it is wrapped already. By name, with setattr:
+    mypy refuses assignments to a method (and misreads their types)."""
+    original = getattr(owner, name)
+    if not getattr(original, _PATCH_MARK, False):
+        wrapper = wrap(original)
+        setattr(wrapper, _PATCH_MARK, True)
+        setattr(owner, name, wrapper)
+
+
+def _at_most_every(
+    interval: float, purge: Callable[[StateManagerDisk], object]
+) -> Callable[[StateManagerDisk], None]:
     @functools.wraps(purge)
     def throttled(manager: StateManagerDisk) -> None:
         now = time.monotonic()
@@ -61,7 +79,6 @@ def _at_most_every(interval: float, purge):  # noqa: ANN001, ANN202 - wraps a me
         manager.__dict__["_energyapp_last_purge"] = now
         purge(manager)
 
-    throttled.__energyapp_patch__ = True
     return throttled
 
 
@@ -116,27 +133,32 @@ def _filter_reflex_handlers() -> None:
 CREDENTIAL_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
 
 
+def _headers_without_credentials(headers: HeaderData) -> HeaderData:
+    raw = {k: v for k, v in headers.raw_headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+    return dataclasses.replace(headers, cookie="", raw_headers=type(headers.raw_headers)(**raw))
+
+
 def _without_credentials(value: object) -> object:
     if isinstance(value, HeaderData):
-        raw = {k: v for k, v in value.raw_headers.items() if k.lower() not in CREDENTIAL_HEADERS}
-        return dataclasses.replace(value, cookie="", raw_headers=type(value.raw_headers)(**raw))
+        return _headers_without_credentials(value)
     if isinstance(value, RouterData):
-        return dataclasses.replace(value, headers=_without_credentials(value.headers))
+        return dataclasses.replace(value, headers=_headers_without_credentials(value.headers))
     if isinstance(value, dict) and isinstance(value.get("headers"), dict):
         headers = {k: v for k, v in value["headers"].items() if k.lower() not in CREDENTIAL_HEADERS}
         return {**value, "headers": headers}
     return value
 
 
-def _pickled_without_credentials(getstate):  # noqa: ANN001, ANN202 - wraps a method
+def _pickled_without_credentials(
+    getstate: Callable[[BaseState], dict[str, Any]],
+) -> Callable[[BaseState], dict[str, Any]]:
     @functools.wraps(getstate)
-    def getstate_without_credentials(state: State) -> dict:
+    def getstate_without_credentials(state: BaseState) -> dict[str, Any]:
         fields = getstate(state)
         if type(state) is not State:
             return fields
         return {name: _without_credentials(value) for name, value in fields.items()}
 
-    getstate_without_credentials.__energyapp_patch__ = True
     return getstate_without_credentials
 
 
@@ -164,16 +186,17 @@ def _after(original: Callable[[], None]) -> Callable[[], None]:
         original()
         _filter_reflex_handlers()
 
-    configure.__energyapp_patch__ = True  # type: ignore[attr-defined]
     return configure
 
 
-_disconnect_callbacks: list[Callable[[str], Awaitable[None]]] = []
+DisconnectCallback = Callable[[str], Coroutine[Any, Any, None]]
+_disconnect_callbacks: list[DisconnectCallback] = []
+_OnDisconnect = Callable[[EventNamespace, str], asyncio.Task[Any] | None]
 
 
-def _on_disconnect_too(original):  # noqa: ANN001, ANN202 - wraps a method
+def _on_disconnect_too(original: _OnDisconnect) -> _OnDisconnect:
     @functools.wraps(original)
-    def on_disconnect(namespace: EventNamespace, sid: str) -> asyncio.Task | None:
+    def on_disconnect(namespace: EventNamespace, sid: str) -> asyncio.Task[Any] | None:
         token = namespace.sid_to_token.get(sid)
         task = original(namespace, sid)
         if token:
@@ -181,12 +204,13 @@ def _on_disconnect_too(original):  # noqa: ANN001, ANN202 - wraps a method
                 asyncio.get_running_loop().create_task(callback(token))
         return task
 
-    on_disconnect.__energyapp_patch__ = True
     return on_disconnect
 
 
 # --- several app hosts: a tab that changed host keeps its token ----------------------------------
-def _take_over_from_other_hosts(link):  # noqa: ANN001, ANN202 - wraps a method
+def _take_over_from_other_hosts(
+    link: Callable[[RedisTokenManager, str, str], Awaitable[str | None]],
+) -> Callable[[RedisTokenManager, str, str], Coroutine[Any, Any, str | None]]:
     @functools.wraps(link)
     async def link_token_to_sid(manager: RedisTokenManager, token: str, sid: str) -> str | None:
         try:
@@ -200,26 +224,20 @@ def _take_over_from_other_hosts(link):  # noqa: ANN001, ANN202 - wraps a method
             logging.getLogger("energyapp").exception("token_record_check_failed")
         return await link(manager, token, sid)
 
-    link_token_to_sid.__energyapp_patch__ = True
     return link_token_to_sid
 
 
-def apply(on_disconnect: Callable[[str], Awaitable[None]] | None = None) -> None:
+def apply(on_disconnect: DisconnectCallback | None = None) -> None:
     """Idempotent: the app module may be imported more than once per process."""
-    if not getattr(StateManagerDisk._purge_expired_states, "__energyapp_patch__", False):
-        StateManagerDisk._purge_expired_states = _at_most_every(
-            PURGE_INTERVAL_SECONDS, StateManagerDisk._purge_expired_states
-        )
-    if not getattr(reflex_log.configure, "__energyapp_patch__", False):
-        reflex_log.configure = _after(reflex_log.configure)
+    _wrap_once(
+        StateManagerDisk,
+        "_purge_expired_states",
+        functools.partial(_at_most_every, PURGE_INTERVAL_SECONDS),
+    )
+    _wrap_once(reflex_log, "configure", _after)
     _filter_reflex_handlers()
-    if not getattr(State.__getstate__, "__energyapp_patch__", False):
-        State.__getstate__ = _pickled_without_credentials(State.__getstate__)
-    if not getattr(RedisTokenManager.link_token_to_sid, "__energyapp_patch__", False):
-        RedisTokenManager.link_token_to_sid = _take_over_from_other_hosts(
-            RedisTokenManager.link_token_to_sid
-        )
-    if not getattr(EventNamespace.on_disconnect, "__energyapp_patch__", False):
-        EventNamespace.on_disconnect = _on_disconnect_too(EventNamespace.on_disconnect)
+    _wrap_once(State, "__getstate__", _pickled_without_credentials)
+    _wrap_once(RedisTokenManager, "link_token_to_sid", _take_over_from_other_hosts)
+    _wrap_once(EventNamespace, "on_disconnect", _on_disconnect_too)
     if on_disconnect is not None and on_disconnect not in _disconnect_callbacks:
         _disconnect_callbacks.append(on_disconnect)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +30,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from energyapp.domain.roles import Role
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_DIR / "config" / "settings.yaml"
 SAMPLE_SECRET = "cambia_esto_tambien"  # noqa: S105 - the value we refuse
@@ -40,12 +41,6 @@ SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name
 
 class SettingsError(Exception):
     """A setting is missing or invalid; the message is one line naming it."""
-
-
-class Role(StrEnum):
-    admin = "admin"
-    supervisor = "supervisor"
-    trabajador = "trabajador"
 
 
 class DemoAccount(BaseModel):

@@ -1,11 +1,16 @@
 """Shared fixtures: isolated settings, a migrated database (SQLite, and PostgreSQL when
 ENERGYAPP_TEST_PG_URL is set), the stand-in Ollama, and the API under Starlette's TestClient.
 
+A case that needs a service this machine lacks (PostgreSQL, Redis, Caddy) is skipped with a
+reason starting with `SERVICE_MISSING`, never left out of the collection; with
+ENERGYAPP_REQUIRE_SERVICES=1 (set by .ci/run) such a skip is an error instead.
+
 Browser fixtures (a real app server and Chromium) live in tests/browser/conftest.py.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -22,16 +27,123 @@ from energyapp.settings import normalize_db_url, reset_settings_cache
 from tests.ollama_standin import StandInOllama
 
 PG_URL = normalize_db_url(os.environ.get("ENERGYAPP_TEST_PG_URL", ""))
-BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+REDIS_URL = os.environ.get("ENERGYAPP_TEST_REDIS_URL", "")
+# Always both: without ENERGYAPP_TEST_PG_URL the PostgreSQL cases show up as skipped.
+BACKENDS = ["sqlite", "postgresql"]
 TEST_SECRET = "test-secret-" + "x" * 40
 
 # Test settings never read the developer's .env or data/ directory.
 os.environ.setdefault("ENERGYAPP_CONFIG_FILE", str(Path(__file__).parent / "settings.test.yaml"))
 
 
+# --- services a case may need: skipped with a recognisable reason when missing ---------------
+SERVICE_MISSING = "service missing:"
+REQUIRE_SERVICES = os.environ.get("ENERGYAPP_REQUIRE_SERVICES", "") == "1"
+_SERVICE_CHECKS = {
+    "postgresql": lambda: "" if PG_URL else "ENERGYAPP_TEST_PG_URL is not set",
+    "redis": lambda: "" if REDIS_URL else "ENERGYAPP_TEST_REDIS_URL is not set",
+    "caddy": lambda: "" if shutil.which("caddy") else "caddy is not installed",
+}
+
+
+def missing_services(*services: str) -> str:
+    """The skip reason for the first missing service of these, or "" when all are there."""
+    for service in services:
+        missing = _SERVICE_CHECKS[service]()
+        if missing:
+            return f"{SERVICE_MISSING} {service} ({missing})"
+    return ""
+
+
+def needs(*services: str) -> pytest.MarkDecorator:
+    """Mark: skip, with a SERVICE_MISSING reason, unless every service is available."""
+    reason = missing_services(*services)
+    return pytest.mark.skipif(bool(reason), reason=reason or "all services available")
+
+
+def skip_unless(*services: str) -> None:
+    """The same, from inside a test or fixture."""
+    reason = missing_services(*services)
+    if reason:
+        pytest.skip(reason)
+
+
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    """With ENERGYAPP_REQUIRE_SERVICES=1 a case skipped for a missing service fails the run.
+    Each phase's report is kept on the item, for fixtures that keep evidence of a failure."""
+    report = yield
+    if REQUIRE_SERVICES and report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+        if SERVICE_MISSING in reason:
+            report.outcome = "failed"
+            reason = reason.removeprefix("Skipped: ")
+            report.longrepr = f"ENERGYAPP_REQUIRE_SERVICES=1, but {reason}"
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+def has_failed(item: pytest.Item) -> bool:
+    """Whether the test's setup or call failed (asked from a fixture's teardown)."""
+    return any(report.failed for report in item.stash.get(_REPORTS, {}).values())
+
+
+# --- deprecations are errors (pyproject.toml: filterwarnings) ---------------------------------
+class _LoggedDeprecations(logging.Handler):
+    """Reflex reports its deprecations through its "reflex.deprecation" logger, not as a
+    DeprecationWarning, so no warning filter sees them: the test that causes one fails."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+_REFLEX_DEPRECATIONS = _LoggedDeprecations()
+_reflex_deprecation_logger = logging.getLogger("reflex.deprecation")
+_reflex_deprecation_logger.setLevel(logging.WARNING)  # whatever Reflex's own log level
+_reflex_deprecation_logger.addHandler(_REFLEX_DEPRECATIONS)
+
+
+@pytest.fixture(autouse=True)
+def _no_reflex_deprecation() -> Iterator[None]:
+    _REFLEX_DEPRECATIONS.messages.clear()
+    yield
+    found, _REFLEX_DEPRECATIONS.messages[:] = list(_REFLEX_DEPRECATIONS.messages), []
+    assert not found, f"Reflex deprecation (an error here): {found}"
+
+
+# pytest-timeout: pyproject.toml gives every test 120 s, setup and teardown included. A browser
+# test gets more, and the first one of each module much more: it also waits for its server's
+# build (`make run`, up to ENERGYAPP_TEST_START_TIMEOUT on a clean machine), whose own deadline
+# fails first, with the server's log.
+BROWSER_TIMEOUT = 180
+BROWSER_FIRST_TIMEOUT = 900
+
+
+class _BrowserTimeouts:
+    @pytest.hookimpl(trylast=True)  # after -m/-k deselection: the first test that really runs
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        started: set[Path] = set()
+        for item in items:
+            if item.get_closest_marker("browser") is None:
+                continue
+            first = item.path not in started
+            started.add(item.path)
+            if item.get_closest_marker("timeout") is None:
+                seconds = BROWSER_FIRST_TIMEOUT if first else BROWSER_TIMEOUT
+                item.add_marker(pytest.mark.timeout(seconds))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives Chromium against a real app server")
     config.addinivalue_line("markers", "postgres: needs ENERGYAPP_TEST_PG_URL")
+    config.pluginmanager.register(_BrowserTimeouts(), "energyapp-browser-timeouts")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,8 +158,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # --- PostgreSQL: one throwaway database per test session ------------------------------------
 @pytest.fixture(scope="session")
 def pg_database_url() -> Iterator[str]:
-    if not PG_URL:
-        pytest.skip("ENERGYAPP_TEST_PG_URL is not set")
+    skip_unless("postgresql")
     name = f"energyapp_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -180,7 +291,7 @@ ORIGIN = "http://localhost:8000"
 def make_user(app_env: dict[str, str]):
     """Create a user: make_user("ana@inacapmail.cl", role="supervisor", totp=True)."""
     from energyapp.db.engine import session_scope
-    from energyapp.db.models import Role
+    from energyapp.domain.roles import Role
     from energyapp.services.users import create_user
 
     def factory(

@@ -142,11 +142,10 @@ def test_a_tab_that_moved_host_keeps_its_token_and_a_duplicated_tab_does_not() -
     import pickle
     import uuid
 
-    import pytest
+    from tests.conftest import skip_unless
 
-    url = os.environ.get("ENERGYAPP_TEST_REDIS_URL")
-    if not url:
-        pytest.skip("ENERGYAPP_TEST_REDIS_URL is not set")
+    skip_unless("redis")
+    url = os.environ["ENERGYAPP_TEST_REDIS_URL"]
     from redis.asyncio import Redis
     from reflex.utils.token_manager import RedisTokenManager, SocketRecord
 

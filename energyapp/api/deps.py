@@ -11,8 +11,8 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from energyapp.auth.client_address import client_address
-from energyapp.services import api_tokens, policy, sessions
-from energyapp.services.errors import Forbidden, NotAuthenticated
+from energyapp.domain.errors import Forbidden, NotAuthenticated
+from energyapp.services import api_tokens, limits, policy, sessions
 from energyapp.services.policy import Access
 from energyapp.services.views import UserView
 from energyapp.settings import get_settings
@@ -28,7 +28,7 @@ def client_ip(request: Request) -> str:
 
 
 def user_agent(request: Request) -> str:
-    return request.headers.get("user-agent", "")[:400]
+    return request.headers.get("user-agent", "")[: limits.USER_AGENT]
 
 
 def _origin_of(url: str) -> str:

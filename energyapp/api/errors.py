@@ -1,8 +1,9 @@
-"""Error responses: always JSON `{"detail": "<mensaje en español>"}`, never a traceback.
+"""Error responses: always JSON `{"detail": "<mensaje en español>", "code"?: "..."}` (the
+OpenAPI document's `ErrorBody`, energyapp/api/contract.py), never a traceback.
 
 A database that cannot be used now (unreachable, stalled, read-only, locked, full) is a 503
 with `Retry-After` and `code: database_unavailable` on every route, never a 500: the driver's
-errors are classified here, in one place, by `energyapp.db.failures` (a service may also raise
+errors are classified here, in one place, by `services.outages` (a service may also raise
 `DatabaseUnavailable`). Bugs (an IntegrityError a service did not expect, bad SQL) stay 500.
 Streams already started cannot change status: they end with an error line instead
 (api/routes/chat.py)."""
@@ -21,9 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from energyapp.api import refusals
-from energyapp.db.failures import database_unavailable, log_unavailable
-from energyapp.logging_setup import APP_LOGGER
-from energyapp.services.errors import (
+from energyapp.domain.errors import (
     DATABASE_UNAVAILABLE,
     Busy,
     DatabaseUnavailable,
@@ -31,6 +30,8 @@ from energyapp.services.errors import (
     ServiceError,
     Throttled,
 )
+from energyapp.logging_setup import APP_LOGGER
+from energyapp.services.outages import database_unavailable, log_unavailable
 from energyapp.settings import get_settings
 
 log = logging.getLogger(APP_LOGGER)
@@ -49,6 +50,10 @@ _STATUS_MESSAGES = {
 }
 
 
+_UNPARSABLE_BODY = "There was an error parsing the body"  # fastapi.routing, status 400
+_BAD_BODY = "El cuerpo de la solicitud no es válido."
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     errors = exc.errors()
     if not errors:
@@ -59,7 +64,7 @@ def _describe_validation(exc: RequestValidationError) -> str:
     field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
     kind = first.get("type", "")
     if kind == "missing":
-        return f"Falta el campo «{field}»."
+        return f"Falta el campo «{field}»." if field else "Falta el cuerpo de la solicitud."
     if kind.startswith("string_too_long") or kind == "too_long":
         return f"El campo «{field}» es demasiado largo."
     if kind == "nul_character":  # energyapp.api.types.Text
@@ -67,8 +72,14 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return f"El campo «{field}» no es válido." if field else _STATUS_MESSAGES[422]
 
 
-async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+# Handlers take `Exception`, as Starlette's registry types them; each is registered for one class.
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail
+    if exc.status_code == 400 and detail == _UNPARSABLE_BODY:
+        # FastAPI's answer to a body it cannot decode (not UTF-8, a broken form): the same 422
+        # as any other invalid body, in Spanish.
+        return JSONResponse({"detail": _BAD_BODY}, status_code=422)
     if not isinstance(detail, str) or detail == HTTPStatus(exc.status_code).phrase:
         # Starlette's default English phrase: answer in Spanish instead.
         detail = _STATUS_MESSAGES.get(exc.status_code, "Error en la solicitud.")
@@ -77,7 +88,8 @@ async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONRes
     )
 
 
-async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
     body: dict[str, object] = {"detail": exc.message}
     if exc.code:
         body["code"] = exc.code
@@ -91,13 +103,14 @@ async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
     return JSONResponse({"detail": _describe_validation(exc)}, status_code=422)
 
 
 def database_unavailable_response(exc: BaseException, where: str) -> JSONResponse:
     """503 + Retry-After and the Spanish message, for any error that means the database cannot
-    be used now (unreachable, stalled, read-only, locked, full: energyapp.db.failures)."""
+    be used now (unreachable, stalled, read-only, locked, full: services.outages)."""
     log_unavailable(where, exc)
     retry_after = str(get_settings().db_retry_after_seconds)
     return JSONResponse(

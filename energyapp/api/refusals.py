@@ -9,8 +9,8 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from energyapp.api.deps import client_ip, user_agent
+from energyapp.domain.errors import ServiceError
 from energyapp.services import security_log
-from energyapp.services.errors import ServiceError
 from energyapp.settings import get_settings
 
 LOGGED_STATUSES = frozenset({401, 403, 404})

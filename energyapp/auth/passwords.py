@@ -14,7 +14,7 @@
 
 bcrypt releases the GIL, so many logins at once would each take an OS thread and a core; at
 most one hash per core runs at a time, and the rest wait their turn instead of starving the
-event loop that is streaming answers (measured in bench/login.py). Inside `bounded_queue(n)`
+event loop that is streaming answers (docs/benchmarks.md §3). Inside `bounded_queue(n)`
 (the services use it with the `password_hash_queue` setting) at most n hashes wait: one more
 raises `HashingBusy` at once, with a Retry-After estimate, instead of queueing a thread
 (bench/login_storm.py). Callers never hold a database connection while they hash."""

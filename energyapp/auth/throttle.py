@@ -30,7 +30,9 @@ def _item(amount: int, settings: Settings) -> RateLimitItemPerMinute:
     return RateLimitItemPerMinute(amount, settings.lockout_minutes)
 
 
-def _keys(kind: str, account: str, ip: str | None, settings: Settings) -> list[tuple]:
+def _keys(
+    kind: str, account: str, ip: str | None, settings: Settings
+) -> list[tuple[RateLimitItemPerMinute, str, str, str]]:
     per_ip = settings.login_max_failures_per_ip
     per_account = {
         "login": settings.login_max_failures_per_account,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import reflex as rx
+from reflex.vars import BooleanVar
 
 APP_TITLE = "EnergyApp"
 
@@ -10,7 +13,8 @@ APP_TITLE = "EnergyApp"
 def not_ready() -> rx.Var[bool]:
     """True until React has hydrated the prerendered page and the state arrived: buttons stay
     disabled meanwhile, so an early click is never lost."""
-    return ~rx.State.is_hydrated
+    # Reflex declares `is_hydrated: bool`; read on the class, it is the state's BooleanVar.
+    return ~cast(BooleanVar, rx.State.is_hydrated)
 
 
 def brand(size: str = "6") -> rx.Component:
@@ -87,16 +91,24 @@ def selectable_item(
     class_name: str,
     padding: str = "8px",
 ) -> rx.Component:
-    """A clickable row in a list (conversations, users), highlighted when selected."""
-    return rx.box(
+    """A clickable row in a list (conversations, users), highlighted when selected: a native
+    button, so Tab reaches it and Enter or Space selects it."""
+    return rx.el.button(
         *children,
+        type="button",
         on_click=on_click,
         padding=padding,
         border_radius="8px",
+        border="none",
         cursor="pointer",
-        role="button",
+        display="block",
+        text_align="left",
+        font="inherit",
+        color="inherit",
         width="100%",
+        aria_current=rx.cond(selected, "true", "false"),
         background=rx.cond(selected, rx.color("accent", 4), "transparent"),
         _hover={"background": rx.color("gray", 4)},
+        _focus_visible={"outline": f"2px solid {rx.color('accent', 8)}", "outline_offset": "1px"},
         class_name=class_name,
     )

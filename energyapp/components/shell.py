@@ -6,9 +6,14 @@ from __future__ import annotations
 import reflex as rx
 
 from energyapp.components.layout import brand, color_mode_toggle
+from energyapp.domain.roles import Role
 from energyapp.states.auth import AuthState
 
-ROLE_COLORS = {"admin": "crimson", "supervisor": "blue", "trabajador": "grass"}
+ROLE_COLORS = {
+    Role.admin.value: "crimson",
+    Role.supervisor.value: "blue",
+    Role.trabajador.value: "grass",
+}
 
 
 def role_badge(role: rx.Var[str], label: rx.Var[str]) -> rx.Component:
@@ -41,7 +46,8 @@ def user_menu() -> rx.Component:
                 rx.icon("chevron_down", size=14),
                 variant="ghost",
                 color_scheme="gray",
-                aria_label="Menú de usuario",
+                # the visible name first, so the accessible name contains what is seen (WCAG 2.5.3)
+                aria_label=AuthState.user_name + ", Menú de usuario",
             )
         ),
         rx.menu.content(
@@ -116,6 +122,7 @@ def loading_screen() -> rx.Component:
             rx.spinner(size="3"),
             rx.text("Cargando…", color_scheme="gray", size="2"),
             align="center",
+            role="status",
         ),
         height="100dvh",
         width="100%",

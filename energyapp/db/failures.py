@@ -21,8 +21,8 @@ import time
 
 from sqlalchemy import exc as sa_exc
 
+from energyapp.domain.errors import DatabaseUnavailable, ServiceError
 from energyapp.logging_setup import APP_LOGGER, log_event
-from energyapp.services.errors import DatabaseUnavailable, ServiceError
 
 try:  # PostgreSQL support is optional for a SQLite-only install
     import psycopg2

@@ -12,7 +12,7 @@ from sqlalchemy import Column, Dialect, Index, String, Text, TypeDecorator, text
 from sqlmodel import Field, SQLModel
 
 from energyapp.db.encrypted import EncryptedString
-from energyapp.settings import Role
+from energyapp.domain.roles import Role
 
 __all__ = [
     "AuditEvent",
@@ -24,7 +24,6 @@ __all__ = [
     "MessageStatus",
     "RecoveryCode",
     "RefreshToken",
-    "Role",
     "UiTab",
     "User",
     "utcnow",
@@ -46,7 +45,7 @@ class EnumAsString(TypeDecorator):
         super().__init__()
         self.enum = enum
 
-    def process_bind_param(self, value: object, dialect: Dialect) -> str | None:
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         return None if value is None else self.enum(value).value
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> StrEnum | None:

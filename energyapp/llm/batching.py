@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -38,7 +38,7 @@ async def _pump(source: AsyncIterator[T], inbox: _Inbox[T]) -> None:
         inbox.ready.set()
 
 
-async def in_batches(source: AsyncIterator[T]) -> AsyncIterator[list[T]]:
+async def in_batches(source: AsyncIterator[T]) -> AsyncGenerator[list[T], None]:
     """Yield lists of the items that arrived while the consumer was busy (in arrival order);
     the source's exception is raised here after the items before it. Closing or cancelling this
     generator cancels the source, which closes its HTTP response."""

@@ -7,10 +7,11 @@ errors for connection problems, and a JSON error for a cut line; callers see onl
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 import httpx
 import ollama
@@ -75,13 +76,18 @@ def _classify(exc: BaseException) -> LLMError:
 
 async def _open(
     model: str, messages: list[dict[str, str]]
-) -> tuple[AsyncIterator[ollama.ChatResponse], ollama.ChatResponse]:
+) -> tuple[AsyncGenerator[ollama.ChatResponse, None], ollama.ChatResponse]:
     """Start the stream on the first endpoint that answers; a refused connection moves on to
     the next one (nothing was generated yet, so nothing is repeated)."""
     last: BaseException | None = None
     for url in endpoints_in_order():
         try:
-            stream = await get_client(url=url).chat(model=model, messages=messages, stream=True)
+            # The client types the stream as an AsyncIterator; it is an async generator, and
+            # its aclose() is what ends the HTTP response.
+            stream = cast(
+                "AsyncGenerator[ollama.ChatResponse, None]",
+                await get_client(url=url).chat(model=model, messages=messages, stream=True),
+            )
             first = await anext(stream)
         except (httpx.ConnectError, ConnectionError) as exc:
             mark_down(url)
@@ -92,7 +98,9 @@ async def _open(
     raise _classify(last or ConnectionError("no endpoint"))
 
 
-async def stream_chat(model: str, messages: list[dict[str, str]]) -> AsyncIterator[Delta | Done]:
+async def stream_chat(
+    model: str, messages: list[dict[str, str]]
+) -> AsyncGenerator[Delta | Done, None]:
     """Yield `Delta`s as Ollama writes (one per network read: the tokens that arrived
     together), then one `Done`; raise `LLMError` on any failure."""
     async with aclosing(in_batches(_parts(model, messages))) as batches:
@@ -105,7 +113,7 @@ async def stream_chat(model: str, messages: list[dict[str, str]]) -> AsyncIterat
                     yield event
 
 
-async def _parts(model: str, messages: list[dict[str, str]]) -> AsyncIterator[Delta | Done]:
+async def _parts(model: str, messages: list[dict[str, str]]) -> AsyncGenerator[Delta | Done, None]:
     """A `Delta` per part the client yields, then one `Done`."""
     stream = None
     try:

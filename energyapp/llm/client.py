@@ -73,8 +73,9 @@ def mark_up(url: str) -> None:
 
 async def fetch_version(url: str, timeout: float) -> str:
     """Ollama's `/api/version` (the official client has no call for it). The HTTP client is
-    kept like the Ollama clients: a new one loads the CA bundle for its TLS context, ~16 ms of
-    CPU, which made every `/api/health` cost 18 ms."""
+    kept like the Ollama clients: a new one loads the CA bundle for its TLS context, which made
+    every `/api/health` cost several times more CPU (docs/benchmarks.md, Targets, "Fixed this
+    run")."""
     key = _key(url)
     http = _version_clients.get(key)
     if http is None:

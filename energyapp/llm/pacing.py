@@ -1,8 +1,8 @@
 """Paced reads from Ollama: a socket is read at most once per tick of a shared clock.
 
 At a model's pace (tens of tokens per second) every token would otherwise arrive alone and wake
-the server on its own, and a wake-up costs more CPU than the token's work (about 0.2 ms after
-an idle spell on the 2-core reference VM; docs/benchmarks.md). Reading once per tick lets the
+the server on its own, and a wake-up costs more CPU than the token's work (docs/benchmarks.md
+§0, what one wake-up after an idle spell costs). Reading once per tick lets the
 tokens written meanwhile pile up in the kernel's buffer and arrive in one read, and the ticks
 are aligned to one grid, so the reads of every open stream happen in the same wake-up.
 
@@ -94,8 +94,9 @@ def paced_transport(interval_seconds: float) -> httpx.AsyncHTTPTransport:
     # httpx's default limits. A streamed answer does not go back to the pool anyway (the client
     # closes it at `done`, before the response's last chunk); reading that chunk to keep the
     # connection was measured and costs more: httpcore 1.0.9 rescans every pooled connection on
-    # each request and release (encode/httpcore#1035), and a 50-chat burst spent 1.2-2.2x the
-    # CPU of opening a fresh connection per answer (docs/benchmarks.md).
+    # each request and release (encode/httpcore#1035), and a 50-chat burst spent more CPU than
+    # with a fresh connection per answer (docs/benchmarks.md, Targets, "Every answer opens its
+    # own connection to Ollama").
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     pool = transport._pool  # see the docstring
     if not hasattr(pool, "_network_backend"):

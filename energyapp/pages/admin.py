@@ -4,10 +4,12 @@ Admins and supervisors only (the guard sends everyone else away before rendering
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from energyapp.components.layout import selectable_item
+from energyapp.components.markdown import safe_markdown
 from energyapp.components.shell import role_badge, signed_in_page
-from energyapp.pages.dashboard import safe_markdown
+from energyapp.domain.roles import Role, role_label
 from energyapp.states.admin import AdminState
 from energyapp.states.auth import AuthState
 
@@ -52,7 +54,7 @@ def _more(show: rx.Var[bool], on_click: rx.EventHandler) -> rx.Component:
 
 
 # --- users ---------------------------------------------------------------------------------
-def _user_item(user: rx.Var[dict]) -> rx.Component:
+def _user_item(user: ObjectVar[dict[str, str]]) -> rx.Component:
     return selectable_item(
         rx.hstack(
             rx.text(user["name"], weight="medium", size="2"),
@@ -106,7 +108,9 @@ def users_column() -> rx.Component:
 # --- conversations ---------------------------------------------------------------------------
 def _target_picker() -> rx.Component:
     return rx.select.root(
-        rx.select.trigger(placeholder="Elige el usuario de destino", width="100%"),
+        rx.select.trigger(
+            placeholder="Elige el usuario de destino", width="100%", aria_label="Usuario de destino"
+        ),
         rx.select.content(
             rx.foreach(
                 AdminState.targets,
@@ -164,11 +168,13 @@ def _manage_dialog() -> rx.Component:
             rx.vstack(
                 rx.hstack(
                     rx.text("Rol", size="2", width="90px"),
-                    rx.select(
-                        ["admin", "supervisor", "trabajador"],
+                    rx.select.root(
+                        rx.select.trigger(aria_label="Rol"),
+                        rx.select.content(
+                            *[rx.select.item(role_label(role), value=role.value) for role in Role]
+                        ),
                         value=user["role"],
                         on_change=AdminState.set_role,
-                        aria_label="Rol",
                     ),
                     align="center",
                 ),
@@ -191,7 +197,11 @@ def _manage_dialog() -> rx.Component:
                         disabled=user["totp"] == "",
                     ),
                     rx.button(
-                        "Desbloquear cuenta", variant="soft", size="2", on_click=AdminState.unlock
+                        "Desbloquear cuenta",
+                        variant="soft",
+                        size="2",
+                        high_contrast=True,  # amber on soft amber is 4.2:1 in light mode
+                        on_click=AdminState.unlock,
                     ),
                     spacing="2",
                     wrap="wrap",
@@ -233,7 +243,7 @@ def _manage_dialog() -> rx.Component:
     )
 
 
-def _conversation_item(conversation: rx.Var[dict]) -> rx.Component:
+def _conversation_item(conversation: ObjectVar[dict[str, str]]) -> rx.Component:
     return selectable_item(
         rx.text(conversation["title"], size="2", weight="medium"),
         rx.hstack(
@@ -286,7 +296,7 @@ def conversations_column() -> rx.Component:
 
 
 # --- messages --------------------------------------------------------------------------------
-def _transcript_item(message: rx.Var[dict]) -> rx.Component:
+def _transcript_item(message: ObjectVar[dict[str, str]]) -> rx.Component:
     is_user = message["role"] == "user"
     return rx.vstack(
         rx.hstack(
@@ -370,7 +380,7 @@ def audit_view() -> rx.Component:
             rx.vstack(
                 rx.text("Usuario (quién)", size="1"),
                 rx.select.root(
-                    rx.select.trigger(placeholder="Todos"),
+                    rx.select.trigger(placeholder="Todos", aria_label="Usuario (quién)"),
                     rx.select.content(
                         rx.foreach(
                             AdminState.targets, lambda t: rx.select.item(t["label"], value=t["id"])
@@ -432,10 +442,16 @@ def audit_view() -> rx.Component:
                 ),
                 size="1",
                 variant="surface",
-                width="100%",
+                # as wide as its columns: the box below scrolls, not Radix's inner scroll area
+                width="max-content",
+                min_width="100%",
             ),
             overflow_x="auto",
             width="100%",
+            # a scrolling region must be reachable with the keyboard (WCAG 2.1.1)
+            tab_index=0,
+            role="region",
+            aria_label="Eventos de auditoría",
         ),
         rx.cond(AdminState.audit_rows.length() == 0, _empty("No hay eventos con esos filtros.")),
         _more(AdminState.audit_more, AdminState.more_audit),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from energyapp.components.layout import selectable_item
+from energyapp.components.markdown import safe_markdown
 from energyapp.components.shell import signed_in_page
 from energyapp.states.auth import AuthState
 from energyapp.states.chat import ChatState, LiveAnswerState
@@ -12,16 +14,8 @@ from energyapp.states.chat import ChatState, LiveAnswerState
 SIDEBAR_WIDTH = "280px"
 
 
-def safe_markdown(text: rx.Var[str]) -> rx.Component:
-    """Model output is untrusted: no raw HTML (rehype-raw off); react-markdown also drops
-    `javascript:` links. Math is off so "$5.000" stays money."""
-    return rx.markdown(
-        text, use_raw=False, use_math=False, use_katex=False, class_name="chat-markdown"
-    )
-
-
 # --- sidebar -----------------------------------------------------------------------------------
-def _conversation_item(item: rx.Var[dict]) -> rx.Component:
+def _conversation_item(item: ObjectVar[dict[str, str]]) -> rx.Component:
     active = ChatState.active_id.to_string() == item["id"]
     return selectable_item(
         rx.text(
@@ -86,62 +80,58 @@ def sidebar() -> rx.Component:
 
 
 def phone_drawer() -> rx.Component:
-    """On narrow screens the conversation list slides over the chat, behind a menu button."""
+    """On narrow screens the conversation list slides over the chat, behind a menu button: a
+    Radix dialog, so focus stays inside, Escape closes it and focus returns to the button."""
     return rx.box(
-        rx.icon_button(
-            rx.icon("menu", size=18),
-            variant="ghost",
-            color_scheme="gray",
-            aria_label="Ver conversaciones",
-            on_click=ChatState.set_drawer_open(True),
-        ),
-        rx.cond(
-            ChatState.drawer_open,
-            rx.fragment(
-                rx.box(
-                    position="fixed",
-                    inset="0",
-                    background="rgba(0, 0, 0, 0.45)",
-                    z_index="40",
-                    on_click=ChatState.close_drawer,
+        rx.dialog.root(
+            rx.dialog.trigger(
+                rx.icon_button(
+                    rx.icon("menu", size=18),
+                    variant="ghost",
+                    color_scheme="gray",
+                    aria_label="Ver conversaciones",
                 ),
-                rx.box(
-                    rx.hstack(
-                        rx.text("Conversaciones", weight="bold"),
-                        rx.spacer(),
+            ),
+            rx.dialog.content(
+                rx.hstack(
+                    rx.dialog.title("Conversaciones", size="3", margin="0"),
+                    rx.spacer(),
+                    rx.dialog.close(
                         rx.icon_button(
                             rx.icon("x", size=16),
                             variant="ghost",
                             color_scheme="gray",
                             aria_label="Cerrar",
-                            on_click=ChatState.close_drawer,
                         ),
-                        padding="12px 12px 0",
-                        align="center",
                     ),
-                    sidebar(),
-                    position="fixed",
-                    top="0",
-                    left="0",
-                    bottom="0",
-                    width="85vw",
-                    max_width="320px",
-                    background=rx.color("gray", 2),
-                    z_index="50",
-                    box_shadow="0 0 24px rgba(0, 0, 0, 0.3)",
-                    role="dialog",
-                    aria_label="Conversaciones",
-                    display="flex",
-                    flex_direction="column",
+                    padding="12px 12px 0",
+                    align="center",
                 ),
+                sidebar(),
+                aria_describedby=None,
+                position="fixed",
+                top="0",
+                left="0",
+                bottom="0",
+                height="100dvh",
+                max_height="100dvh",
+                width="85vw",
+                max_width="320px",
+                padding="0",
+                border_radius="0",
+                background=rx.color("gray", 2),
+                display="flex",
+                flex_direction="column",
             ),
+            open=ChatState.drawer_open,
+            on_open_change=ChatState.set_drawer_open,
         ),
         display=["block", "block", "none"],
     )
 
 
 # --- transcript --------------------------------------------------------------------------------
-def _message_actions(message: rx.Var[dict], is_last: rx.Var[bool]) -> rx.Component:
+def _message_actions(message: ObjectVar[dict[str, str]], is_last: rx.Var[bool]) -> rx.Component:
     return rx.hstack(
         rx.text(message["time"], size="1", color_scheme="gray"),
         rx.tooltip(
@@ -151,6 +141,8 @@ def _message_actions(message: rx.Var[dict], is_last: rx.Var[bool]) -> rx.Compone
                 variant="ghost",
                 color_scheme="gray",
                 aria_label="Copiar texto",
+                min_width="24px",  # WCAG 2.5.8: a 24 px target
+                min_height="24px",
                 on_click=[rx.set_clipboard(message["content"]), rx.toast.info("Texto copiado.")],
             ),
             content="Copiar",
@@ -163,7 +155,8 @@ def _message_actions(message: rx.Var[dict], is_last: rx.Var[bool]) -> rx.Compone
                 size="1",
                 variant="ghost",
                 color_scheme="gray",
-                on_click=ChatState.regenerate,
+                # the button goes away while the answer streams: focus moves to the composer
+                on_click=[ChatState.regenerate, rx.set_focus("composer")],
             ),
         ),
         spacing="2",
@@ -171,7 +164,7 @@ def _message_actions(message: rx.Var[dict], is_last: rx.Var[bool]) -> rx.Compone
     )
 
 
-def _bubble(message: rx.Var[dict], index: rx.Var[int]) -> rx.Component:
+def _bubble(message: ObjectVar[dict[str, str]], index: rx.Var[int]) -> rx.Component:
     is_user = message["role"] == "user"
     is_last = index == ChatState.messages.length() - 1
     body = rx.cond(
@@ -187,7 +180,10 @@ def _bubble(message: rx.Var[dict], index: rx.Var[int]) -> rx.Component:
                 rx.cond(
                     is_last & ~ChatState.sending & (message["status"] != "streaming"),
                     rx.button(
-                        "Reintentar", size="1", variant="soft", on_click=ChatState.regenerate
+                        "Reintentar",
+                        size="1",
+                        variant="soft",
+                        on_click=[ChatState.regenerate, rx.set_focus("composer")],
                     ),
                 ),
                 align="center",
@@ -231,6 +227,7 @@ def _live_bubble() -> rx.Component:
                     rx.text("escribiendo…", size="2", color_scheme="gray"),
                     align="center",
                     id="typing-indicator",
+                    role="status",
                 ),
                 rx.fragment(
                     safe_markdown(LiveAnswerState.frozen), safe_markdown(LiveAnswerState.tail)
@@ -243,6 +240,8 @@ def _live_bubble() -> rx.Component:
             max_width="min(100%, 760px)",
             id="live-answer",
             class_name="bubble bubble-assistant",
+            # outside the log below: screen readers hear the answer once, when it is appended
+            aria_busy="true",
         ),
     )
 
@@ -277,7 +276,17 @@ def transcript() -> rx.Component:
                 (ChatState.messages.length() == 0) & ~LiveAnswerState.active,
                 _empty_chat(),
                 rx.vstack(
-                    rx.foreach(ChatState.messages, _bubble),
+                    # The finished messages, each appended once: a polite live region (role
+                    # "log") announces a new answer when it is complete, never token by token.
+                    rx.vstack(
+                        rx.foreach(ChatState.messages, _bubble),
+                        spacing="4",
+                        width="100%",
+                        role="log",
+                        aria_live="polite",
+                        aria_relevant="additions",
+                        aria_label="Historial del chat",
+                    ),
                     _live_bubble(),
                     spacing="4",
                     width="100%",
@@ -334,7 +343,7 @@ def composer() -> rx.Component:
                         color_scheme="red",
                         variant="soft",
                         size="3",
-                        on_click=ChatState.stop,
+                        on_click=[ChatState.stop, rx.set_focus("composer")],
                     ),
                     rx.button(
                         rx.icon("send_horizontal", size=16),
@@ -437,7 +446,12 @@ def _delete_dialog() -> rx.Component:
             rx.hstack(
                 rx.alert_dialog.cancel(rx.button("Cancelar", variant="soft", color_scheme="gray")),
                 rx.alert_dialog.action(
-                    rx.button("Eliminar", color_scheme="red", on_click=ChatState.delete_active)
+                    rx.button(
+                        "Eliminar",
+                        color_scheme="red",
+                        high_contrast=True,  # white on red 9 is 3.9:1
+                        on_click=ChatState.delete_active,
+                    )
                 ),
                 justify="end",
                 spacing="3",
@@ -452,13 +466,15 @@ def model_picker() -> rx.Component:
     """Only when settings allow choosing: the models Ollama has (from /api/tags)."""
     return rx.cond(
         ChatState.models.length() > 1,
-        rx.select(
-            ChatState.models,
+        rx.select.root(
+            # the name on the trigger (the combobox), not on the root
+            rx.select.trigger(variant="soft", aria_label="Modelo"),
+            rx.select.content(
+                rx.foreach(ChatState.models, lambda name: rx.select.item(name, value=name))
+            ),
             value=ChatState.model,
             on_change=ChatState.set_model,
             size="1",
-            variant="soft",
-            aria_label="Modelo",
             disabled=ChatState.sending,
         ),
     )

@@ -11,10 +11,9 @@ from energyapp.components.layout import (
     labeled_input,
     not_ready,
 )
+from energyapp.domain.roles import role_label
 from energyapp.settings import get_settings
 from energyapp.states.login import LoginState
-
-ROLE_LABELS = {"admin": "Administrador", "supervisor": "Supervisor", "trabajador": "Trabajador"}
 
 
 def _demo_buttons() -> rx.Component:
@@ -27,7 +26,7 @@ def _demo_buttons() -> rx.Component:
         rx.grid(
             *[
                 rx.button(
-                    ROLE_LABELS.get(account.role.value, account.role.value),
+                    role_label(account.role),
                     # Demo passwords are public (seeded, shown here): filled in the page only.
                     on_click=[
                         LoginState.set_email(account.email),
@@ -88,7 +87,7 @@ def _password_step() -> rx.Component:
         _demo_buttons(),
         rx.text(
             "¿No tienes cuenta? ",
-            rx.link("Regístrate", href="/register"),
+            rx.link("Regístrate", href="/register", underline="always"),
             size="2",
             align="center",
             width="100%",

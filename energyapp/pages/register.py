@@ -74,7 +74,7 @@ def register_page() -> rx.Component:
         rx.text("Las cuentas nuevas tienen el rol Trabajador.", size="1", color_scheme="gray"),
         rx.text(
             "¿Ya tienes cuenta? ",
-            rx.link("Inicia sesión", href="/login"),
+            rx.link("Inicia sesión", href="/login", underline="always"),
             size="2",
             align="center",
             width="100%",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from energyapp.components.layout import brand, centered_card, form_error, labeled_input
 from energyapp.components.shell import role_badge, signed_in_page
+from energyapp.domain.roles import Role
 from energyapp.states.auth import AuthState
 from energyapp.states.settings import SettingsState
 
@@ -41,7 +43,7 @@ def _account() -> rx.Component:
         ),
         rx.text(AuthState.user_email, color_scheme="gray", size="2"),
         rx.cond(
-            AuthState.user_role == "trabajador",
+            AuthState.user_role == Role.trabajador.value,
             rx.callout(
                 "Los administradores y supervisores de la empresa pueden revisar tus "
                 "conversaciones. Cada revisión queda registrada.",
@@ -258,7 +260,7 @@ def _two_factor() -> rx.Component:
     )
 
 
-def _session_item(row: rx.Var[dict]) -> rx.Component:
+def _session_item(row: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.hstack(
         rx.icon("monitor_smartphone", size=20, color=rx.color("gray", 10)),
         rx.vstack(

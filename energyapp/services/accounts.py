@@ -21,24 +21,26 @@ from energyapp.auth.passwords import (
     verify_password,
 )
 from energyapp.db.engine import session_scope
-from energyapp.db.models import Role, User
-from energyapp.logging_setup import AUTH_LOGGER, log_event
-from energyapp.services import audit, sessions
-from energyapp.services.errors import (
+from energyapp.db.models import User
+from energyapp.domain.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
     NotAuthenticated,
     Throttled,
 )
-from energyapp.services.login import hashing, refuse_if_busy, refuse_if_locked
+from energyapp.domain.roles import Role
+from energyapp.logging_setup import AUTH_LOGGER, log_event
+from energyapp.services import audit, limits, sessions
+from energyapp.services.account_rules import can_change_password, email_domain
+from energyapp.services.guards import hashing, refuse_if_busy, refuse_if_locked
 from energyapp.services.users import find_by_email, normalize_email
 from energyapp.services.validation import clean_text
-from energyapp.services.views import UserView, can_change_password, email_domain
+from energyapp.services.views import UserView
 from energyapp.settings import get_settings
 
 EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
-MAX_NAME = 120
+MAX_NAME = limits.NAME
 # Shorter company names and email local parts ("ana") would match too many passwords.
 MIN_COMPANY_CHARS, MIN_LOCAL_PART_CHARS = 3, 4
 REFUSED_COMMON = (

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
+from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col, select
 
 from energyapp.auth import throttle
@@ -19,19 +21,19 @@ from energyapp.db.models import (
     Conversation,
     Message,
     RecoveryCode,
-    Role,
     User,
     utcnow,
 )
-from energyapp.services import audit, policy, sessions, ui_tabs
+from energyapp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from energyapp.domain.roles import Role
+from energyapp.services import audit, limits, policy, sessions, ui_tabs
 from energyapp.services.conversations import MessageView, like_pattern, messages_of
-from energyapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from energyapp.services.users import normalize_email
 from energyapp.services.validation import bounded_date, day_start, one_line, refuse_nul
 from energyapp.services.views import SessionView, UserView, iso
 from energyapp.settings import get_settings
 
-MAX_PAGE = 200
+MAX_PAGE = limits.PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class UserRow:
     @classmethod
     def of(cls, user: User, conversation_count: int = 0) -> UserRow:
         return cls(
-            id=user.id,
+            id=saved_id(user),
             email=user.email,
             name=user.name,
             role=user.role.value,
@@ -73,7 +75,7 @@ class ConversationRow:
     @classmethod
     def of(cls, conversation: Conversation, message_count: int) -> ConversationRow:
         return cls(
-            id=conversation.id,
+            id=saved_id(conversation),
             owner_id=conversation.owner_id,
             title=conversation.title,
             model=conversation.model,
@@ -99,11 +101,18 @@ def _page(limit: int, offset: int) -> tuple[int, int]:
     return max(1, min(limit, MAX_PAGE)), max(0, offset)
 
 
+def saved_id(row: User | Conversation | AuditEvent) -> int:
+    """The id of a row read from the database (or flushed): never None."""
+    assert row.id is not None
+    return row.id
+
+
 def _user(db: Session, user_id: int) -> User | None:
     return db.get(User, user_id)
 
 
-def _conversations_per_user():  # noqa: ANN202 - a correlated scalar subquery for User rows
+def _conversations_per_user() -> ScalarSelect[int]:
+    """A correlated scalar subquery for `User` rows: how many conversations each owns."""
     return (
         select(func.count())
         .select_from(Conversation)
@@ -124,7 +133,7 @@ def list_users(
     policy.require_staff(actor)
     limit, offset = _page(limit, offset)
     statement = select(User, _conversations_per_user()).where(policy.visible_users_clause(actor))
-    term = one_line(search or "")[:200]
+    term = one_line(search or "")[: limits.SEARCH]
     if term:
         pattern = like_pattern(term)
         statement = statement.where(
@@ -138,7 +147,7 @@ def list_users(
 def user_row(actor: UserView, user_id: int) -> UserRow:
     with session_scope() as db:
         user = policy.visible_user(actor, _user(db, user_id))
-        return UserRow.of(user, _conversation_count(db, user.id))
+        return UserRow.of(user, _conversation_count(db, saved_id(user)))
 
 
 def user_conversations(
@@ -317,7 +326,7 @@ def change_user(
         )
         target.role = new_role
         # Open tabs hold what the old role could see: reset them, and they ask again.
-        ui_tabs.announce_after_commit(db, user_ids=[target.id])
+        ui_tabs.announce_after_commit(db, user_ids=[saved_id(target)])
     if new_active != target.is_active:
         target.is_active = new_active
         action = "user_activated" if new_active else "user_deactivated"
@@ -330,7 +339,7 @@ def change_user(
             ip=ip,
         )
         if not new_active:
-            sign_out_everywhere(db, target.id)
+            sign_out_everywhere(db, saved_id(target))
 
 
 def clear_two_factor(
@@ -350,7 +359,7 @@ def clear_two_factor(
         db, f"totp_reset{source}", actor_id=actor_id, target_type="user", target_id=target.id, ip=ip
     )
     # Open tabs show 2FA as on (and may now owe a forced setup): they ask the gate again.
-    ui_tabs.announce_after_commit(db, user_ids=[target.id])
+    ui_tabs.announce_after_commit(db, user_ids=[saved_id(target)])
 
 
 DEMO_ROLE = (
@@ -384,7 +393,7 @@ def update_user(
                 raise Forbidden(DEMO_ROLE.format(role=seeded), code="demo_account")
         change_user(db, target, role=role, is_active=is_active, actor_id=actor.id, ip=ip)
         db.flush()
-        return UserRow.of(target, _conversation_count(db, target.id))
+        return UserRow.of(target, _conversation_count(db, saved_id(target)))
 
 
 def reset_two_factor(actor: UserView, user_id: int, ip: str | None) -> None:
@@ -437,22 +446,23 @@ def audit_events(
     limit: int = 50,
     offset: int = 0,
 ) -> list[AuditRow]:
-    """Newest first, from the start of `date_from` to the end of `date_to` (UTC days in the
-    years 2000..2100, else InvalidInput). Admins see everything; supervisors the events of
-    users in their scope."""
+    """Newest first, from the start of `date_from` to the end of `date_to`: days of the
+    configured time zone (`timezone`, as the list shows its times), in the years 2000..2100,
+    else InvalidInput. Admins see everything; supervisors the events of users in their scope."""
     policy.require_staff(actor)
     limit, offset = _page(limit, offset)
-    since = day_start(bounded_date(date_from, field="fecha «desde»"))
-    until = day_start(bounded_date(date_to, field="fecha «hasta»"), plus_days=1)
+    zone = ZoneInfo(get_settings().timezone)
+    since = day_start(bounded_date(date_from, field="fecha «desde»"), zone)
+    until = day_start(bounded_date(date_to, field="fecha «hasta»"), zone, plus_days=1)
     statement = select(AuditEvent, User.email).join(
         User, col(User.id) == AuditEvent.actor_id, isouter=True
     )
-    if actor.role != Role.admin:
+    if not policy.is_admin(actor):
         statement = statement.where(policy.visible_users_clause(actor))
     if actor_id is not None:
         statement = statement.where(AuditEvent.actor_id == actor_id)
     if action:
-        statement = statement.where(AuditEvent.action == refuse_nul(action)[:60])
+        statement = statement.where(AuditEvent.action == refuse_nul(action)[: limits.AUDIT_ACTION])
     if since is not None:
         statement = statement.where(col(AuditEvent.created_at) >= since)
     if until is not None:
@@ -461,7 +471,7 @@ def audit_events(
     with session_scope() as db:
         return [
             AuditRow(
-                id=e.id,
+                id=saved_id(e),
                 created_at=iso(e.created_at) or "",
                 actor_id=e.actor_id,
                 actor_email=email,

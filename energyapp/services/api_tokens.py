@@ -25,9 +25,9 @@ from energyapp.auth.tokens import (
 )
 from energyapp.db.engine import session_scope
 from energyapp.db.models import AuthSession, RefreshToken, User, utcnow
+from energyapp.domain.errors import NotAuthenticated
 from energyapp.logging_setup import AUTH_LOGGER, log_event
 from energyapp.services import sessions
-from energyapp.services.errors import NotAuthenticated
 from energyapp.services.views import UserView
 from energyapp.settings import get_settings
 

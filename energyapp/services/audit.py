@@ -12,7 +12,8 @@ flushed first, then the chain's lock is taken (PostgreSQL: a transaction-level a
 SQLite: the database write lock), the last row read, the hashes computed and the rows
 inserted. Two transactions appending at once therefore never fork the chain, and the lock is
 held only from that last flush to the commit, after every row lock the transaction takes (no
-deadlock with the rows it writes).
+deadlock with the rows it writes). The audit.log line is written once the commit succeeded
+(`after_commit`): a rolled-back action leaves neither a row nor a line.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from energyapp.logging_setup import AUDIT_LOGGER, log_event
 GENESIS = "0" * 64  # prev_hash of the first row
 # pg_advisory_xact_lock key of the chain ("EAAUDIT1" as a 64-bit integer).
 CHAIN_LOCK_KEY = int.from_bytes(b"EAAUDIT1", "big", signed=True)
-_PENDING = "energyapp.audit.pending"
+_PENDING = "energyapp.audit.pending"  # events to append at the commit
+_LINES = "energyapp.audit.lines"  # their audit.log lines, written after the commit
 
 
 def record(
@@ -50,7 +52,8 @@ def record(
     **details: Any,
 ) -> AuditEvent:
     """Add an audit event to the caller's transaction (it commits with the change it records;
-    the row is appended to the chain at the commit, so its id is set only then)."""
+    the row is appended to the chain at the commit, so its id is set only then, and its
+    audit.log line is written after the commit)."""
     details = {k: v for k, v in details.items() if v is not None}
     event = AuditEvent(
         actor_id=actor_id,
@@ -63,15 +66,8 @@ def record(
     if not session.in_transaction():
         session.begin()  # so that a rollback ends it and forgets the queued event
     session.info.setdefault(_PENDING, []).append(event)
-    log_event(
-        AUDIT_LOGGER,
-        action,
-        actor_id=actor_id,
-        target_type=target_type,
-        target_id=target_id,
-        ip=ip,
-        **details,
-    )
+    line = {"actor_id": actor_id, "target_type": target_type, "target_id": target_id, "ip": ip}
+    session.info.setdefault(_LINES, []).append((action, {**line, **details}))
     return event
 
 
@@ -118,9 +114,11 @@ def lock_chain(connection: Any) -> None:
 
 def _next_id(connection: Any, last_id: int) -> int:
     if connection.dialect.name == "postgresql":
-        return connection.execute(
-            text("SELECT nextval(pg_get_serial_sequence('audit_events', 'id'))")
-        ).scalar_one()
+        return int(
+            connection.execute(
+                text("SELECT nextval(pg_get_serial_sequence('audit_events', 'id'))")
+            ).scalar_one()
+        )
     return last_id + 1
 
 
@@ -152,10 +150,18 @@ def _append_on_commit(session: OrmSession) -> None:
         append_pending(session)
 
 
+@sa_event.listens_for(OrmSession, "after_commit")
+def _log_on_commit(session: OrmSession) -> None:
+    lines: list[tuple[str, dict[str, Any]]] = session.info.pop(_LINES, None) or []
+    for action, fields in lines:
+        log_event(AUDIT_LOGGER, action, **fields)
+
+
 @sa_event.listens_for(OrmSession, "after_transaction_end")
 def _forget_on_rollback(session: OrmSession, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the outermost transaction ended: queued events went too
         session.info.pop(_PENDING, None)
+        session.info.pop(_LINES, None)  # after a commit, already written
 
 
 # --- verification ------------------------------------------------------------------------------

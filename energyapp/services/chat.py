@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -35,7 +35,15 @@ from energyapp.db.models import (
     MessageStatus,
     utcnow,
 )
-from energyapp.llm.chat import Delta, Done, LLMError, LLMFailure, stream_chat
+from energyapp.domain.errors import (
+    DATABASE_UNAVAILABLE,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+)
+from energyapp.llm.chat import Delta as Delta  # re-exported: what `answer` yields
+from energyapp.llm.chat import Done, LLMError, LLMFailure, list_models, stream_chat
 from energyapp.logging_setup import APP_LOGGER, log_event
 from energyapp.services.conversations import (
     MessageView,
@@ -43,7 +51,6 @@ from energyapp.services.conversations import (
     interrupt_abandoned,
     owned,
 )
-from energyapp.services.errors import DATABASE_UNAVAILABLE, Conflict, InvalidInput, NotFound
 from energyapp.services.validation import one_line, refuse_nul
 from energyapp.services.views import iso
 from energyapp.settings import Settings, get_settings
@@ -99,6 +106,32 @@ def choose_model(requested: str | None, available: list[str] | None = None) -> s
     if available is not None and requested not in available:
         raise InvalidInput(f"El modelo «{requested}» no está instalado en el servidor.")
     return requested
+
+
+async def resolve_model(requested: str | None) -> str:
+    """The model a new turn uses (`choose_model`), asking Ollama which models it has only when
+    another than the settings' one is requested and choice is allowed. Ollama unreachable:
+    ServiceError with its Spanish message."""
+    settings = get_settings()
+    if not requested or requested == settings.ollama_model or not settings.allow_model_choice:
+        return choose_model(requested or None)  # no need to ask Ollama
+    try:
+        available = await list_models()
+    except LLMError as error:
+        raise ServiceError(error.message, code=error.kind.value) from None
+    return choose_model(requested, available)
+
+
+async def model_choices() -> list[str]:
+    """The models the composer offers: none unless choice is allowed; the settings' model alone
+    when Ollama cannot tell."""
+    settings = get_settings()
+    if not settings.allow_model_choice:
+        return []
+    try:
+        return await list_models()
+    except LLMError:
+        return [settings.ollama_model]
 
 
 def title_from(text: str) -> str:
@@ -157,6 +190,7 @@ def _placeholder(
 ) -> Message:
     """The empty answer that streams; `touch` moves an existing conversation to the top (a new
     one is already there, and touching it would cost an extra UPDATE)."""
+    assert conversation.id is not None
     answer = Message(
         conversation_id=conversation.id,
         role=MessageRole.assistant,
@@ -349,7 +383,7 @@ def finish(message_id: int, outcome: Finished) -> None:
                     else {}
                 ),
             )
-            .returning(Message.conversation_id)
+            .returning(col(Message.conversation_id))
         ).scalar_one_or_none()
         if conversation_id is None:  # the conversation was deleted meanwhile
             return
@@ -433,11 +467,11 @@ def _log_finished(turn: Turn, final: Finished, *, saved: bool) -> None:
         chars=len(final.content),
         first_token_ms=final.first_token_ms,
         error=final.error.kind.value if final.error else None,
-        **({} if saved else {"saved": "later"}),
+        saved=None if saved else "later",  # None: left out of the line
     )
 
 
-async def answer(turn: Turn) -> AsyncIterator[Delta | Finished]:
+async def answer(turn: Turn) -> AsyncGenerator[Delta | Finished, None]:
     """Stream the model's answer for a started turn, persisting as it goes.
 
     Yields `Delta`s, then one `Finished`. If the consumer closes the generator early (Stop, a
@@ -569,14 +603,14 @@ class AnswerRepairs:
                         outcome,
                         "answer_save_abandoned",
                         logging.ERROR,
-                        error=type(error).__name__,
+                        type(error).__name__,
                     )
                 else:
                     self._drop(message_id, outcome, "answer_saved_late", logging.INFO)
                     delay = 0.25
 
     def _drop(
-        self, message_id: int, outcome: Finished, event: str, level: int, **fields: str
+        self, message_id: int, outcome: Finished, event: str, level: int, error: str | None = None
     ) -> None:
         with self._lock:
             if self._pending.get(message_id, (None,))[0] is outcome:
@@ -588,7 +622,7 @@ class AnswerRepairs:
             message_id=message_id,
             status=outcome.status.value,
             chars=len(outcome.content),
-            **fields,
+            error=error,  # None: left out of the line
         )
 
 
@@ -605,7 +639,7 @@ def sweep_stale(*, everything: bool = False) -> int:
         statement = statement.where(abandoned_answer(settings))
     with session_scope() as db:
         result = db.exec(statement.values(status="interrupted", updated_at=utcnow()))
-        count = result.rowcount  # type: ignore[attr-defined]
+        count = result.rowcount
     if count:
         log_event(APP_LOGGER, "stale_answers_interrupted", count=count)
     return count

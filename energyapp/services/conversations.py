@@ -9,19 +9,20 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import Session, col, delete, select, update
 
 from energyapp.db.engine import session_scope
 from energyapp.db.models import Conversation, Message, utcnow
-from energyapp.services.errors import InvalidInput, NotFound
+from energyapp.domain.errors import InvalidInput, NotFound
+from energyapp.services import limits
 from energyapp.services.validation import clean_text, one_line
 from energyapp.services.views import iso
 from energyapp.settings import Settings, get_settings
 
 NOT_FOUND = "La conversación no existe."
-MAX_TITLE = 200
-MAX_SEARCH = 200
+MAX_TITLE = limits.TITLE
+MAX_SEARCH = limits.SEARCH
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,9 @@ def list_for_user(
     if term:
         pattern = like_pattern(term)
         # OFFSET 0 keeps the check per conversation (walked newest first, stopping at the
-        # page size) instead of PostgreSQL hashing every matching message of every user: for a
-        # common word 2 ms instead of 270 ms on a million messages (docs/benchmarks.md).
+        # page size) instead of PostgreSQL hashing every matching message of every user, which
+        # a common word made slow on a million messages (docs/benchmarks.md §4, the dashboard
+        # search rows).
         in_messages = (
             select(Message.id)
             .where(
@@ -133,7 +135,7 @@ def silent_answer_seconds(settings: Settings) -> float:
     return max(5.0, 4 * settings.stream_save_seconds)
 
 
-def abandoned_answer(settings: Settings | None = None):  # noqa: ANN201 - SQL condition
+def abandoned_answer(settings: Settings | None = None) -> ColumnElement[bool]:
     """A `streaming` answer no process is writing any more: one with text silent for
     `silent_answer_seconds`, or any silent for `stream_stale_seconds` (one without text may
     still be waiting for its first token while the model loads). Decided from the row alone,
@@ -159,7 +161,7 @@ def interrupt_abandoned(
     if conversation_id is not None:
         statement = statement.where(col(Message.conversation_id) == conversation_id)
     result = db.exec(statement.values(status="interrupted", updated_at=utcnow()))
-    return result.rowcount  # type: ignore[attr-defined]
+    return result.rowcount
 
 
 def get_with_messages(
@@ -195,7 +197,7 @@ def rename(user_id: int, conversation_id: int, title: str) -> ConversationView:
 def delete_conversation(user_id: int, conversation_id: int) -> None:
     with session_scope() as db:
         row = owned(db, user_id, conversation_id)
-        db.exec(delete(Message).where(Message.conversation_id == conversation_id))
+        db.exec(delete(Message).where(col(Message.conversation_id) == conversation_id))
         db.delete(row)
 
 

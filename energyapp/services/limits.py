@@ -20,6 +20,8 @@ SEARCH: Final = 200
 MODEL: Final = 100
 REQUEST_ID: Final = 64
 REFRESH_TOKEN: Final = 200
+TOKEN: Final = 200  # a session cookie or a login ticket (opaque, 43 characters when genuine)
+USER_AGENT: Final = 400  # auth_sessions.user_agent and login_tickets.user_agent
 ROLE: Final = 20
 AUDIT_ACTION: Final = 60
 ID_TEXT: Final = 20  # an id typed into a field: 2^63-1 has 19 digits
@@ -27,6 +29,8 @@ DAY_TEXT: Final = 10  # YYYY-MM-DD
 NEXT_PATH: Final = 500
 MESSAGE_INPUT: Final = 200_000  # the composer: the configured max_message_chars refuses on send
 MESSAGE_API: Final = 100_000  # the API body field; the configured limit still applies after
+NAME_INPUT: Final = 200  # a name field: longer than NAME so the service explains the limit
+PAGE_SIZE: Final = 200  # rows one list request (admin lists, audit) may ask for: `limit=`
 
 
 def clip(value: object, limit: int) -> str:

@@ -1,40 +1,34 @@
-"""Logging in: password, then the second factor when 2FA is on. Failures are throttled per
-account and per IP, every attempt goes to auth.log, and an unknown email costs the same bcrypt
-work as a wrong password (no user enumeration). A hash in an older scheme or cost is replaced
-by a new one at the next successful login.
+"""Logging in, the whole workflow for both channels: the password step, the second factor when
+2FA is on, then a web session (a one-time ticket the browser trades for its HttpOnly cookie at
+/api/auth/session, `sessions.redeem_ticket`) or an API session (the cookie plus a token pair).
+The UI state and the API route only adapt these calls; the rule that an account with 2FA on
+needs a code is `code_required`, here alone.
 
-bcrypt takes a core for ~0.25 s: no database connection is held meanwhile. The account is read
-in one short transaction, the password checked outside any, and what is written goes in
-another short one. Hashing runs inside `hashing()`, which refuses with Busy (503) at once when
-`password_hash_queue` hashes already wait, so a login storm cannot take every thread and every
-pooled connection from the users who are browsing."""
+Failures are throttled per account and per IP, every attempt goes to auth.log, and an unknown
+email costs the same bcrypt work as a wrong password (no user enumeration). A hash in an older
+scheme or cost is replaced by a new one at the next successful login.
+
+bcrypt takes a core for a good part of a second (docs/benchmarks.md §3): no database connection
+is held meanwhile. The account is read in one short transaction, the password checked outside
+any (inside `guards.hashing()`), and what is written goes in another short one."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from dataclasses import dataclass
 
-from sqlmodel import col, select, update
+from sqlmodel import Session, col, select, update
 
 from energyapp.auth import throttle
-from energyapp.auth.passwords import (
-    MAX_PASSWORD_CHARS,
-    HashingBusy,
-    bounded_queue,
-    dummy_hash,
-    hash_password,
-    needs_rehash,
-    refuse_if_queue_full,
-    verify_password,
-)
+from energyapp.auth.passwords import dummy_hash, hash_password, needs_rehash, verify_password
 from energyapp.auth.totp import hash_recovery_code, matching_step, normalize_recovery_code
 from energyapp.db.engine import session_scope
 from energyapp.db.models import RecoveryCode, User, utcnow
+from energyapp.domain.errors import Busy, NotAuthenticated
 from energyapp.logging_setup import AUTH_LOGGER, log_event
-from energyapp.services import audit
-from energyapp.services.errors import Busy, NotAuthenticated, Throttled
+from energyapp.services import api_tokens, audit, limits, sessions
+from energyapp.services.api_tokens import TokenPair
+from energyapp.services.guards import hashing, refuse_if_busy, refuse_if_locked
 from energyapp.services.users import find_by_email, normalize_email
 from energyapp.services.views import UserView
 from energyapp.settings import get_settings
@@ -42,41 +36,7 @@ from energyapp.settings import get_settings
 BAD_CREDENTIALS = "Correo o contraseña incorrectos."
 BAD_CODE = "El código no es válido o ya fue usado."
 INACTIVE = "Tu cuenta está desactivada. Contacta a un administrador."
-MAX_EMAIL = 254
-MAX_PASSWORD_INPUT = MAX_PASSWORD_CHARS
-
-
-def refuse_if_locked(kind: str, account: str, ip: str | None, *, per_ip: bool = True) -> None:
-    """Raise Throttled while the account (or, with `per_ip`, the IP) has too many recent
-    failures of this kind ("login" or "totp")."""
-    wait = throttle.seconds_blocked(kind, account, ip if per_ip else None)
-    if wait:
-        minutes = math.ceil(wait / 60)
-        log_event(AUTH_LOGGER, f"{kind}_throttled", email=account, ip=ip, retry_after=wait)
-        raise Throttled(
-            f"Demasiados intentos fallidos. Inténtalo de nuevo en {minutes} "
-            f"minuto{'s' if minutes != 1 else ''}.",
-            retry_after=wait,
-        )
-
-
-@contextmanager
-def hashing(**log_fields: object) -> Iterator[None]:
-    """Run password hashes for one request: at most `password_hash_queue` wait for a core, and
-    one more raises Busy (503 + Retry-After) at once. Never enter it with a session open."""
-    try:
-        with bounded_queue(get_settings().password_hash_queue):
-            yield
-    except HashingBusy as exc:
-        log_event(AUTH_LOGGER, "hashing_busy", retry_after=exc.retry_after, **log_fields)
-        raise Busy(retry_after=exc.retry_after) from None
-
-
-def refuse_if_busy(**log_fields: object) -> None:
-    """Busy at once, before any database work, when a password hash started now would be
-    refused: in a storm, the refused requests cost no connection at all."""
-    with hashing(**log_fields):
-        refuse_if_queue_full()
+TOTP_REQUIRED = "Se requiere el código de verificación en dos pasos."
 
 
 @dataclass(frozen=True)
@@ -148,8 +108,8 @@ def _upgrade_hash(account: _Account, password: str, rounds: int) -> None:
 
 def check_password(email: str, password: str, ip: str | None) -> UserView:
     """The user whose credentials these are; raises NotAuthenticated, Throttled or Busy."""
-    email = normalize_email(email or "")[:MAX_EMAIL]
-    password = (password or "")[:MAX_PASSWORD_INPUT]
+    email = normalize_email(email or "")[: limits.EMAIL]
+    password = (password or "")[: limits.PASSWORD]
     refuse_if_locked("login", email, ip)
     refuse_if_busy(email=email, ip=ip)
     settings = get_settings()
@@ -176,7 +136,7 @@ def check_password(email: str, password: str, ip: str | None) -> UserView:
 
 def check_second_factor(user_id: int, code: str, ip: str | None) -> None:
     """Accept a current TOTP code (never the same step twice) or an unused recovery code."""
-    code = (code or "")[:64]
+    code = (code or "")[: limits.TOTP_CODE]
     with session_scope() as db:
         user = db.get(User, user_id)
         if user is None or not user.is_active or not user.totp_enabled or not user.totp_secret:
@@ -203,7 +163,7 @@ def check_second_factor(user_id: int, code: str, ip: str | None) -> None:
         log_event(AUTH_LOGGER, "totp_ok", user_id=user.id, ip=ip, recovery=step is None)
 
 
-def _spend_recovery_code(db, user: User, code: str) -> bool:  # noqa: ANN001 - Session
+def _spend_recovery_code(db: Session, user: User, code: str) -> bool:
     normalized = normalize_recovery_code(code)
     if normalized is None:
         return False
@@ -220,19 +180,96 @@ def _spend_recovery_code(db, user: User, code: str) -> bool:  # noqa: ANN001 - S
     return True
 
 
-def record_login(user_id: int, ip: str | None, channel: str) -> None:
-    """A completed login (password and, when on, 2FA): last login time, audit, auth.log."""
+# --- the workflows ---------------------------------------------------------------------------
+def code_required(user: UserView) -> bool:
+    """The one rule between the two steps: an account with 2FA on needs its code as well."""
+    return user.totp_enabled
+
+
+@dataclass(frozen=True)
+class WebStep:
+    """Where a browser login stands after its password step: complete with a `ticket`, or
+    waiting for the 2FA code of `user_id` until `code_until` (a `time.monotonic()` instant)."""
+
+    user_id: int
+    ticket: str = ""
+    code_until: float = 0.0
+
+    @property
+    def needs_code(self) -> bool:
+        return not self.ticket
+
+
+def web_password(email: str, password: str, ip: str | None, user_agent: str | None) -> WebStep:
+    """The browser's password step: the login completes now, or waits for `web_code`."""
+    user = check_password(email, password, ip)
+    if code_required(user):
+        minutes = get_settings().totp_pending_minutes
+        return WebStep(user.id, code_until=time.monotonic() + minutes * 60)
+    return WebStep(user.id, ticket=open_web_session(user.id, ip, user_agent))
+
+
+def web_code(user_id: int, code: str, ip: str | None, user_agent: str | None) -> str:
+    """The browser's second step, for the account `web_password` left waiting: the ticket."""
+    check_second_factor(user_id, code, ip)
+    return open_web_session(user_id, ip, user_agent)
+
+
+def open_web_session(user_id: int, ip: str | None, user_agent: str | None) -> str:
+    """A completed browser login (both factors checked, or an account just registered): record
+    it and return the one-time ticket that /api/auth/session turns into the session cookie."""
     with session_scope() as db:
-        user = db.get(User, user_id)
-        if user is not None:
-            user.last_login_at = utcnow()
-        audit.record(
-            db,
-            "login",
-            actor_id=user_id,
-            target_type="user",
-            target_id=user_id,
-            ip=ip,
-            channel=channel,
-        )
-    log_event(AUTH_LOGGER, "login_succeeded", user_id=user_id, ip=ip, channel=channel)
+        _record_login(db, user_id, ip, "web")
+        ticket = sessions.add_ticket(db, user_id, user_agent)
+    log_event(AUTH_LOGGER, "login_succeeded", user_id=user_id, ip=ip, channel="web")
+    return ticket
+
+
+@dataclass(frozen=True)
+class ApiLogin:
+    user: UserView
+    cookie_token: str  # for the HttpOnly cookie; never stored
+    tokens: TokenPair  # owned by the same login: ending one ends both
+
+
+def api_login(
+    email: str, password: str, code: str | None, ip: str | None, user_agent: str | None
+) -> ApiLogin:
+    """POST /api/auth/login: both factors in one request (NotAuthenticated `totp_required`
+    when the account has 2FA and no code came), then the session."""
+    user = check_password(email, password, ip)
+    if code_required(user):
+        if not code:
+            raise NotAuthenticated(TOTP_REQUIRED, code="totp_required")
+        check_second_factor(user.id, code, ip)
+    return open_api_session(user, ip, user_agent)
+
+
+def open_api_session(user: UserView, ip: str | None, user_agent: str | None) -> ApiLogin:
+    """A completed API login: its record, its session row (the cookie) and its refresh-token
+    family, in one transaction."""
+    with session_scope() as db:
+        row = _record_login(db, user.id, ip, "api")
+        new = sessions.create_session(db, row, ip, user_agent, channel="api")
+        pair = api_tokens.issue_pair(db, user.id, new.session_id)
+    log_event(AUTH_LOGGER, "login_succeeded", user_id=user.id, ip=ip, channel="api")
+    return ApiLogin(user, new.token, pair)
+
+
+def _record_login(db: Session, user_id: int, ip: str | None, channel: str) -> User:
+    """Last login time and the audit event; an account removed or deactivated since its
+    password was checked does not log in."""
+    user = db.get(User, user_id)
+    if user is None or not user.is_active:
+        raise NotAuthenticated(INACTIVE)
+    user.last_login_at = utcnow()
+    audit.record(
+        db,
+        "login",
+        actor_id=user_id,
+        target_type="user",
+        target_id=user_id,
+        ip=ip,
+        channel=channel,
+    )
+    return user

@@ -20,11 +20,13 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, false, or_, true
 from sqlmodel import col
 
-from energyapp.db.models import Role, User
-from energyapp.services.errors import Forbidden, NotAuthenticated, NotFound
+from energyapp.db.models import User
+from energyapp.domain.errors import Forbidden, NotAuthenticated, NotFound
+from energyapp.domain.roles import Role
 from energyapp.services.views import UserView
 
-STAFF = (Role.admin, Role.supervisor)
+# Roles that may use the admin area (oversight, audit); everyone else only their own chats.
+STAFF_ROLES: frozenset[Role] = frozenset({Role.admin, Role.supervisor})
 USER_NOT_FOUND = "El usuario no existe."
 CONVERSATION_NOT_FOUND = "La conversación no existe."
 SIGN_IN = "Debes iniciar sesión."
@@ -55,12 +57,25 @@ def authorize(user: UserView | None, access: Access) -> None:
         raise Forbidden(SETUP_PENDING, code="totp_setup_required")
     if access == Access.staff and not is_staff(user):
         raise Forbidden(STAFF_ONLY, code="forbidden")
-    if access == Access.admin and user.role != Role.admin:
+    if access == Access.admin and not is_admin(user):
         raise Forbidden("Solo un administrador puede realizar esta acción.", code="forbidden")
 
 
+def is_staff_role(role: str) -> bool:
+    """Whether a role (a `Role` or its value, "" for nobody) may use the admin area."""
+    return role in STAFF_ROLES
+
+
+def is_admin_role(role: str) -> bool:
+    return role == Role.admin
+
+
 def is_staff(actor: UserView) -> bool:
-    return actor.role in STAFF
+    return is_staff_role(actor.role)
+
+
+def is_admin(actor: UserView) -> bool:
+    return is_admin_role(actor.role)
 
 
 def require_staff(actor: UserView) -> None:
@@ -69,7 +84,7 @@ def require_staff(actor: UserView) -> None:
 
 
 def require_admin(actor: UserView, action: str = "esta acción") -> None:
-    if actor.role != Role.admin:
+    if not is_admin(actor):
         raise Forbidden(f"Solo un administrador puede realizar {action}.")
 
 

@@ -16,14 +16,13 @@ from sqlmodel import Session, col, or_, select, update
 from energyapp.auth.tokens import hash_token, new_token
 from energyapp.db.engine import session_scope
 from energyapp.db.models import AuthSession, LoginTicket, RefreshToken, User, utcnow
+from energyapp.domain.errors import NotAuthenticated, NotFound
 from energyapp.logging_setup import AUTH_LOGGER, log_event
-from energyapp.services import audit, ui_tabs
-from energyapp.services.errors import NotAuthenticated, NotFound
+from energyapp.services import audit, limits, ui_tabs
 from energyapp.services.views import SessionView, UserView
 from energyapp.settings import get_settings
 
 TOUCH_EVERY = timedelta(seconds=60)  # write last_seen at most once a minute per session
-MAX_USER_AGENT = 400
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,7 @@ def create_session(
     db: Session, user: User, ip: str | None, user_agent: str | None, channel: str = "web"
 ) -> NewSession:
     """A new session row for a completed login."""
+    assert user.id is not None
     settings = get_settings()
     token = new_token()
     now = utcnow()
@@ -57,7 +57,7 @@ def create_session(
         token_hash=hash_token(token),
         user_id=user.id,
         ip=_clip(ip, 64),
-        user_agent=_clip(user_agent, MAX_USER_AGENT),
+        user_agent=_clip(user_agent, limits.USER_AGENT),
         channel=channel,
         created_at=now,
         last_seen_at=now,
@@ -81,7 +81,7 @@ def is_live(row: AuthSession | None) -> bool:
 def resolve(token: str | None, *, touch: bool = True) -> ResolvedSession | None:
     """The live session and its active user for a cookie value, or None. `touch=False` leaves
     last_seen_at alone (the UI gate touches only once it let the event through)."""
-    if not token or len(token) > 200:
+    if not token or len(token) > limits.TOKEN:
         return None
     with session_scope() as db:
         row = db.exec(
@@ -147,7 +147,7 @@ def end(db: Session, session_ids: list[int]) -> int:
         update(AuthSession)
         .where(col(AuthSession.id).in_(session_ids), col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=now)
-    ).rowcount  # type: ignore[call-overload]
+    ).rowcount
     db.exec(
         update(RefreshToken)
         .where(
@@ -184,7 +184,7 @@ def revoke_all(db: Session, user_id: int, *, keep_id: int | None = None) -> int:
     )
     if keep_id is not None:
         live = live.where(col(AuthSession.id) != keep_id)
-    count = end(db, list(db.exec(live).all()))
+    count = end(db, [session_id for session_id in db.exec(live).all() if session_id is not None])
     families = (
         update(RefreshToken)
         .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None))
@@ -237,36 +237,57 @@ def logout(session_id: int, user_id: int, ip: str | None) -> None:
 
 
 # --- login tickets: the bridge from a websocket login to an HttpOnly cookie ---------------------
-def issue_ticket(user_id: int, user_agent: str | None) -> str:
-    settings = get_settings()
+BAD_LINK = "El enlace de inicio de sesión no es válido."
+EXPIRED_LINK = "El enlace de inicio de sesión expiró. Vuelve a ingresar."
+
+
+def add_ticket(db: Session, user_id: int, user_agent: str | None) -> str:
+    """A one-time ticket for a completed web login, in the caller's transaction (the login's
+    record commits with it); returns the ticket, of which only the hash is stored."""
     ticket = new_token()
-    with session_scope() as db:
-        db.add(
-            LoginTicket(
-                ticket_hash=hash_token(ticket),
-                user_id=user_id,
-                user_agent=_clip(user_agent, MAX_USER_AGENT),
-                expires_at=utcnow() + timedelta(seconds=settings.login_ticket_seconds),
-            )
+    db.add(
+        LoginTicket(
+            ticket_hash=hash_token(ticket),
+            user_id=user_id,
+            user_agent=_clip(user_agent, limits.USER_AGENT),
+            expires_at=utcnow() + timedelta(seconds=get_settings().login_ticket_seconds),
         )
+    )
     return ticket
 
 
-def redeem_ticket(ticket: str, ip: str | None, user_agent: str | None) -> str:
-    """Spend a ticket once, from the same browser, and open a session; returns the cookie token."""
-    if not ticket or len(ticket) > 200:
-        raise NotAuthenticated("El enlace de inicio de sesión no es válido.")
+def _spend_ticket(ticket: str) -> tuple[int, str | None] | None:
+    """Mark a live ticket used and return its user id and User-Agent, or None. Its own
+    transaction, one conditional UPDATE: committed before anything can refuse the redemption,
+    and two redemptions at once spend it once."""
+    now = utcnow()
     with session_scope() as db:
-        row = db.exec(
-            select(LoginTicket).where(LoginTicket.ticket_hash == hash_token(ticket))
+        found = db.exec(
+            update(LoginTicket)
+            .where(
+                col(LoginTicket.ticket_hash) == hash_token(ticket),
+                col(LoginTicket.used_at).is_(None),
+                col(LoginTicket.expires_at) > now,
+            )
+            .values(used_at=now)
+            .returning(col(LoginTicket.user_id), col(LoginTicket.user_agent))
         ).first()
-        now = utcnow()
-        if row is None or row.used_at is not None or row.expires_at <= now:
-            raise NotAuthenticated("El enlace de inicio de sesión expiró. Vuelve a ingresar.")
-        row.used_at = now
-        if (row.user_agent or "") != (_clip(user_agent, MAX_USER_AGENT) or ""):
-            raise NotAuthenticated("El enlace de inicio de sesión no es válido.")
-        user = db.get(User, row.user_id)
+    return None if found is None else (found[0], found[1])
+
+
+def redeem_ticket(ticket: str, ip: str | None, user_agent: str | None) -> str:
+    """Spend a ticket once, from the same browser, and open a session; returns the cookie token.
+    A refused redemption (another browser, an inactive account) still spends the ticket."""
+    if not ticket or len(ticket) > limits.TOKEN:
+        raise NotAuthenticated(BAD_LINK)
+    spent = _spend_ticket(ticket)
+    if spent is None:
+        raise NotAuthenticated(EXPIRED_LINK)
+    user_id, ticket_agent = spent
+    if (ticket_agent or "") != (_clip(user_agent, limits.USER_AGENT) or ""):
+        raise NotAuthenticated(BAD_LINK)
+    with session_scope() as db:
+        user = db.get(User, user_id)
         if user is None or not user.is_active:
             raise NotAuthenticated("La cuenta no está activa.")
         return create_session(db, user, ip, user_agent).token

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import delete
+from sqlmodel import Session, col, delete
 
 from energyapp.auth import throttle, totp
 from energyapp.auth.passwords import verify_password
 from energyapp.db.engine import session_scope
 from energyapp.db.models import RecoveryCode, User
+from energyapp.domain.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated
 from energyapp.logging_setup import AUTH_LOGGER, log_event
 from energyapp.services import audit, sessions
-from energyapp.services.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated
-from energyapp.services.login import check_second_factor, hashing, refuse_if_locked
+from energyapp.services.guards import hashing, refuse_if_locked
+from energyapp.services.login import check_second_factor
 from energyapp.settings import get_settings
 
 BAD_CODE = "El código no es válido. Revisa la hora de tu teléfono e inténtalo de nuevo."
@@ -36,7 +37,7 @@ class SetupStart:
     qr_data_uri: str
 
 
-def _active_user(db, user_id: int, *, demo_refusal: str = "") -> User:  # noqa: ANN001
+def _active_user(db: Session, user_id: int, *, demo_refusal: str = "") -> User:
     """The signed-in user; with `demo_refusal`, a demo account is refused with that message."""
     user = db.get(User, user_id)
     if user is None or not user.is_active:
@@ -77,7 +78,7 @@ def confirm_setup(user_id: int, code: str, ip: str | None) -> list[str]:
         user.totp_enabled = True
         user.totp_last_step = step
         codes = totp.new_recovery_codes(settings.recovery_code_count)
-        db.exec(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+        db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
         db.add_all(
             RecoveryCode(user_id=user_id, code_hash=totp.hash_recovery_code(c)) for c in codes
         )
@@ -119,7 +120,7 @@ def disable(
         user.totp_enabled = False
         user.totp_secret = None
         user.totp_last_step = None
-        db.exec(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+        db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
         revoked = sessions.revoke_all(db, user_id, keep_id=keep_session_id)
         audit.record(
             db,

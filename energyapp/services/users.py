@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from energyapp.auth.passwords import hash_password
-from energyapp.db.models import Role, User
+from energyapp.db.models import User
+from energyapp.domain.roles import Role
 from energyapp.settings import get_settings
 
 

@@ -12,9 +12,9 @@ ids, dates and text. Each check raises `InvalidInput` with a Spanish message.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from energyapp.services.errors import InvalidInput
+from energyapp.domain.errors import InvalidInput
 
 MAX_ID = 2**63 - 1
 MIN_YEAR, MAX_YEAR = 2000, 2100
@@ -69,11 +69,14 @@ def bounded_date(value: object, *, field: str = "fecha") -> date | None:
     return value
 
 
-def day_start(day: date | None, plus_days: int = 0) -> datetime | None:
-    """Midnight UTC of a bounded day (plus some days): the edges of a date filter."""
+def day_start(day: date | None, zone: tzinfo, plus_days: int = 0) -> datetime | None:
+    """The first instant of a bounded day (plus some days) as people in `zone` live it, in UTC:
+    the edges of a date filter. The days are counted on the calendar before the zone applies,
+    so a day with a daylight-saving change is 23 or 25 hours long, as it is on the clock."""
     if day is None:
         return None
-    return datetime.combine(day, time.min, tzinfo=UTC) + timedelta(days=plus_days)
+    local = datetime.combine(day + timedelta(days=plus_days), time.min, tzinfo=zone)
+    return local.astimezone(UTC)
 
 
 def refuse_nul(value: str) -> str:

@@ -1,4 +1,6 @@
-"""Small read-only views of rows: what states and API responses may hold (no hashes, no secrets)."""
+"""Small read-only views of rows (what states and API responses may hold: no hashes, no
+secrets) and display helpers (times, browser names). No rules here: those live in `policy` and
+`account_rules`."""
 
 from __future__ import annotations
 
@@ -6,26 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from energyapp.db.models import AuthSession, User
+from energyapp.services.account_rules import can_change_password, must_setup_totp
 from energyapp.settings import Settings, get_settings
-
-
-def email_domain(email: str) -> str:
-    return email.rsplit("@", 1)[-1].lower()
-
-
-def must_setup_totp(user: User, settings: Settings) -> bool:
-    """2FA is demanded before anything else for some domains and roles until it is on; never of
-    a demo account, which may not set it up (it would lock every other visitor out)."""
-    if user.totp_enabled or user.is_demo:
-        return False
-    return (
-        email_domain(user.email) in settings.totp_autosetup_domains
-        or user.role in settings.totp_required_roles
-    )
-
-
-def can_change_password(user: User, settings: Settings) -> bool:
-    return not user.is_demo and email_domain(user.email) in settings.password_change_domains
 
 
 @dataclass(frozen=True)
@@ -63,10 +47,12 @@ def local_time(value: str | datetime | None, fmt: str = "%d-%m-%Y %H:%M") -> str
         return ""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return value
-    return value.astimezone(ZoneInfo(get_settings().timezone)).strftime(fmt)
+    else:
+        moment = value
+    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime(fmt)
 
 
 def iso(value: datetime | None) -> str | None:

@@ -10,10 +10,13 @@ import asyncio
 import json
 
 import reflex as rx
+from reflex_base.event import EventSpec
 
-from energyapp.services import admin
+from energyapp.domain.errors import ServiceError
+from energyapp.domain.roles import role_label
+from energyapp.services import admin, limits, policy
 from energyapp.services.admin import AuditRow, ConversationRow, UserRow
-from energyapp.services.errors import ServiceError
+from energyapp.services.limits import clip
 from energyapp.services.policy import Access
 from energyapp.services.validation import id_or_none as _id
 from energyapp.services.views import UserView, browser_label, local_time
@@ -22,7 +25,6 @@ from energyapp.states.chat import STATUS_NOTES
 from energyapp.states.gate import caller, gated
 
 PAGE = 50
-ROLE_LABELS = {"admin": "Administrador", "supervisor": "Supervisor", "trabajador": "Trabajador"}
 ACTION_LABELS = {
     "login": "Inicio de sesión",
     "logout": "Cierre de sesión",
@@ -50,7 +52,7 @@ def _user_row(row: UserRow) -> dict[str, str]:
         "name": row.name,
         "email": row.email,
         "role": row.role,
-        "role_label": ROLE_LABELS.get(row.role, row.role),
+        "role_label": role_label(row.role),
         "active": "1" if row.is_active else "",
         "totp": "1" if row.totp_enabled else "",
         "count": str(row.conversation_count),
@@ -88,20 +90,20 @@ def _audit_row(row: AuditRow) -> dict[str, str]:
 
 class AdminState(rx.State):
     tab: str = "oversight"
-    error: str = ""
+    error: rx.Field[str] = rx.field("")
     notice: str = ""
     is_admin: bool = False
     # users column
     user_search: str = ""
-    users: list[dict[str, str]] = []  # noqa: RUF012 - Reflex copies var defaults
-    users_more: bool = False
+    users: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    users_more: rx.Field[bool] = rx.field(False)
     users_loaded: bool = False
-    selected_user_id: int = 0
+    selected_user_id: rx.Field[int] = rx.field(0)
     selected_user: dict[str, str] = {}  # noqa: RUF012 - Reflex copies var defaults
     # conversations column
-    conversations: list[dict[str, str]] = []  # noqa: RUF012
-    conversations_more: bool = False
-    selected_conversation_id: int = 0
+    conversations: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    conversations_more: rx.Field[bool] = rx.field(False)
+    selected_conversation_id: rx.Field[int] = rx.field(0)
     # messages column
     messages: list[dict[str, str]] = []  # noqa: RUF012
     messages_loading: bool = False
@@ -109,15 +111,15 @@ class AdminState(rx.State):
     targets: list[dict[str, str]] = []  # noqa: RUF012
     reassign_to: str = ""
     # user management (admins)
-    user_sessions: list[dict[str, str]] = []  # noqa: RUF012
+    user_sessions: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     # audit
-    audit_rows: list[dict[str, str]] = []  # noqa: RUF012
+    audit_rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     audit_actions: list[dict[str, str]] = []  # noqa: RUF012 - value (code) and label
     audit_action: str = "todas"
     audit_actor: str = ""
     audit_from: str = ""
     audit_to: str = ""
-    audit_more: bool = False
+    audit_more: rx.Field[bool] = rx.field(False)
 
     @rx.var
     def selected_conversation(self) -> dict[str, str]:
@@ -135,9 +137,9 @@ class AdminState(rx.State):
 
     # --- loading ------------------------------------------------------------------------------
     @gated(Access.staff)
-    async def load(self) -> rx.event.EventSpec | None:
+    async def load(self) -> EventSpec | None:
         actor = caller().user
-        self.is_admin, self.error, self.notice = actor.role == "admin", "", ""
+        self.is_admin, self.error, self.notice = policy.is_admin(actor), "", ""
         await self._load_users(actor, reset=True)
         targets = await self._run(admin.reassign_targets, actor)
         self.targets = [{"id": str(t.id), "label": f"{t.name} · {t.email}"} for t in targets or []]
@@ -157,14 +159,14 @@ class AdminState(rx.State):
         self.users_more, self.users_loaded = len(rows) > PAGE, True
 
     @gated(Access.staff)
-    async def search_users(self, value: str) -> rx.event.EventSpec | None:
-        self.user_search = str(value)[:200]
+    async def search_users(self, value: str) -> EventSpec | None:
+        self.user_search = clip(value, limits.SEARCH)
         actor = caller().user
         await self._load_users(actor, reset=True)
         return None
 
     @gated(Access.staff)
-    async def more_users(self) -> rx.event.EventSpec | None:
+    async def more_users(self) -> EventSpec | None:
         actor = caller().user
         await self._load_users(actor, reset=False)
         return None
@@ -185,7 +187,7 @@ class AdminState(rx.State):
         self.conversations_more = len(rows) > PAGE
 
     @gated(Access.staff)
-    async def select_user(self, user_id: str) -> rx.event.EventSpec | None:
+    async def select_user(self, user_id: str) -> EventSpec | None:
         actor = caller().user
         target = _id(user_id)
         if target is None:
@@ -197,13 +199,13 @@ class AdminState(rx.State):
         return None
 
     @gated(Access.staff)
-    async def more_conversations(self) -> rx.event.EventSpec | None:
+    async def more_conversations(self) -> EventSpec | None:
         actor = caller().user
         await self._load_conversations(actor, reset=False)
         return None
 
     @gated(Access.staff)
-    async def select_conversation(self, conversation_id: str) -> rx.event.EventSpec | None:
+    async def select_conversation(self, conversation_id: str) -> EventSpec | None:
         """Open a transcript (recorded in the audit trail by the service)."""
         actor = caller().user
         target = _id(conversation_id)
@@ -233,10 +235,10 @@ class AdminState(rx.State):
     # --- reassignment --------------------------------------------------------------------
     @gated(Access.staff)
     def set_reassign_to(self, value: str) -> None:
-        self.reassign_to = str(value)[:20]
+        self.reassign_to = clip(value, limits.ID_TEXT)
 
     @gated(Access.staff)
-    async def reassign(self) -> rx.event.EventSpec | None:
+    async def reassign(self) -> EventSpec | None:
         actor = caller().user
         target = _id(self.reassign_to)
         if not self.selected_conversation_id or target is None:
@@ -257,7 +259,7 @@ class AdminState(rx.State):
         return rx.toast.success("Conversación reasignada.")
 
     @gated(Access.staff)
-    async def reassign_all(self) -> rx.event.EventSpec | None:
+    async def reassign_all(self) -> EventSpec | None:
         actor = caller().user
         target = _id(self.reassign_to)
         if not self.selected_user_id or target is None:
@@ -281,7 +283,7 @@ class AdminState(rx.State):
         *args: object,
         done: str,
         **kwargs: object,
-    ) -> rx.event.EventSpec | None:
+    ) -> EventSpec | None:
         actor = caller().user
         self.error = ""
         result = await self._run(call, actor, self.selected_user_id, *args, **kwargs)
@@ -294,13 +296,16 @@ class AdminState(rx.State):
         return rx.toast.success(done)
 
     @gated(Access.staff)
-    async def set_role(self, role: str) -> rx.event.EventSpec | None:
+    async def set_role(self, role: str) -> EventSpec | None:
         return await self._manage(
-            admin.update_user, role=str(role)[:20], ip=client_ip(self), done="Rol actualizado."
+            admin.update_user,
+            role=clip(role, limits.ROLE),
+            ip=client_ip(self),
+            done="Rol actualizado.",
         )
 
     @gated(Access.staff)
-    async def set_active(self, active: bool) -> rx.event.EventSpec | None:
+    async def set_active(self, active: bool) -> EventSpec | None:
         return await self._manage(
             admin.update_user,
             is_active=bool(active),
@@ -309,17 +314,17 @@ class AdminState(rx.State):
         )
 
     @gated(Access.staff)
-    async def reset_two_factor(self) -> rx.event.EventSpec | None:
+    async def reset_two_factor(self) -> EventSpec | None:
         return await self._manage(
             admin.reset_two_factor, client_ip(self), done="Verificación en dos pasos reiniciada."
         )
 
     @gated(Access.staff)
-    async def unlock(self) -> rx.event.EventSpec | None:
+    async def unlock(self) -> EventSpec | None:
         return await self._manage(admin.unlock, client_ip(self), done="Cuenta desbloqueada.")
 
     @gated(Access.staff)
-    async def load_user_sessions(self) -> rx.event.EventSpec | None:
+    async def load_user_sessions(self) -> EventSpec | None:
         actor = caller().user
         rows = await self._run(admin.user_sessions, actor, self.selected_user_id)
         self.user_sessions = [
@@ -334,7 +339,7 @@ class AdminState(rx.State):
         return None
 
     @gated(Access.staff)
-    async def revoke_user_session(self, session_id: str) -> rx.event.EventSpec | None:
+    async def revoke_user_session(self, session_id: str) -> EventSpec | None:
         actor = caller().user
         target = _id(session_id)
         if target is None:
@@ -346,7 +351,7 @@ class AdminState(rx.State):
 
     # --- audit ------------------------------------------------------------------------------
     @gated(Access.staff)
-    async def show_tab(self, tab: str | list[str]) -> rx.event.EventSpec | None:
+    async def show_tab(self, tab: str | list[str]) -> EventSpec | None:
         self.tab = "audit" if tab == "audit" else "oversight"
         if self.tab == "audit":
             return AdminState.load_audit
@@ -354,22 +359,22 @@ class AdminState(rx.State):
 
     @gated(Access.staff)
     def set_audit_action(self, value: str) -> None:
-        self.audit_action = str(value)[:60]
+        self.audit_action = clip(value, limits.AUDIT_ACTION)
 
     @gated(Access.staff)
     def set_audit_actor(self, value: str) -> None:
-        self.audit_actor = str(value)[:20]
+        self.audit_actor = clip(value, limits.ID_TEXT)
 
     @gated(Access.staff)
     def set_audit_from(self, value: str) -> None:
-        self.audit_from = str(value)[:10]
+        self.audit_from = clip(value, limits.DAY_TEXT)
 
     @gated(Access.staff)
     def set_audit_to(self, value: str) -> None:
-        self.audit_to = str(value)[:10]
+        self.audit_to = clip(value, limits.DAY_TEXT)
 
     @gated(Access.staff)
-    async def load_audit(self, more: bool = False) -> rx.event.EventSpec | None:
+    async def load_audit(self, more: bool = False) -> EventSpec | None:
         actor = caller().user
         self.error = ""
         offset = len(self.audit_rows) if more is True else 0
@@ -396,5 +401,5 @@ class AdminState(rx.State):
         return None
 
     @gated(Access.staff)
-    async def more_audit(self) -> rx.event.EventSpec | None:
+    async def more_audit(self) -> EventSpec | None:
         return await self.load_audit(more=True)

@@ -10,10 +10,12 @@ import json
 from urllib.parse import urlencode
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from energyapp.auth.redirects import safe_next
-from energyapp.services import login, sessions
-from energyapp.services.policy import Access
+from energyapp.domain.roles import role_label
+from energyapp.services import limits, sessions
+from energyapp.services.policy import Access, is_staff_role
 from energyapp.services.sessions import ResolvedSession
 from energyapp.states.gate import (
     SETUP_2FA_ROUTE,
@@ -28,26 +30,24 @@ __all__ = [
     "SETUP_2FA_ROUTE",
     "AuthState",
     "client_ip",
-    "complete_login",
     "full_navigation",
     "login_redirect",
+    "session_url",
     "user_agent",
 ]
 
-ROLE_LABELS = {"admin": "Administrador", "supervisor": "Supervisor", "trabajador": "Trabajador"}
-
 
 def user_agent(state: rx.State) -> str:
-    return (state.router.headers.user_agent or "")[:400]
+    return (state.router.headers.user_agent or "")[: limits.USER_AGENT]
 
 
-def full_navigation(url: str) -> rx.event.EventSpec:
+def full_navigation(url: str) -> EventSpec:
     """A real page load (not client-side routing): needed to reach /api routes, and so the next
     websocket handshake carries the new cookie."""
     return rx.call_script(f"window.location.assign({json.dumps(url)})")
 
 
-def post_navigation(url: str) -> rx.event.EventSpec:
+def post_navigation(url: str) -> EventSpec:
     """A real page load by POST (a form submitted from the page: same-origin, no body)."""
     return rx.call_script(
         "(() => { const f = document.createElement('form'); f.method = 'POST'; "
@@ -55,11 +55,9 @@ def post_navigation(url: str) -> rx.event.EventSpec:
     )
 
 
-def complete_login(user_id: int, ip: str, agent: str, next_path: str | None) -> str:
-    """Password (and 2FA) accepted: record the login and return the URL that trades a one-time
-    ticket for the HttpOnly cookie. Blocking: call it through asyncio.to_thread."""
-    login.record_login(user_id, ip, channel="web")
-    ticket = sessions.issue_ticket(user_id, agent)
+def session_url(ticket: str, next_path: str | None) -> str:
+    """Where the browser trades a completed login's one-time ticket (`services.login`) for the
+    HttpOnly cookie, then goes on to `next_path` (a local page)."""
     return "/api/auth/session?" + urlencode({"ticket": ticket, "next": safe_next(next_path)})
 
 
@@ -70,7 +68,7 @@ class AuthState(rx.State):
     user_id: int = 0
     user_name: str = ""
     user_email: str = ""
-    user_role: str = ""
+    user_role: rx.Field[str] = rx.field("")
     totp_enabled: bool = False
     can_change_password: bool = False
     is_demo: bool = False
@@ -88,11 +86,11 @@ class AuthState(rx.State):
 
     @rx.var
     def is_staff(self) -> bool:
-        return self.user_role in ("admin", "supervisor")
+        return is_staff_role(self.user_role)
 
     @rx.var
     def role_label(self) -> str:
-        return ROLE_LABELS.get(self.user_role, "")
+        return role_label(self.user_role)
 
     @gated(Access.user)
     def guard_user(self) -> None:
@@ -105,7 +103,7 @@ class AuthState(rx.State):
         self._show(caller())
 
     @gated(Access.setup)
-    def guard_setup(self) -> rx.event.EventSpec | None:
+    def guard_setup(self) -> EventSpec | None:
         """on_load of the forced 2FA setup page."""
         resolved = caller()
         self._show(resolved)
@@ -114,7 +112,7 @@ class AuthState(rx.State):
         return None
 
     @gated(Access.setup)
-    async def logout(self) -> rx.event.EventSpec:
+    async def logout(self) -> EventSpec:
         resolved = caller()
         await unbind_tab(self)  # this tab leaves by itself: no reset pushed to it
         await asyncio.to_thread(

@@ -13,13 +13,14 @@ import asyncio
 import time
 
 import reflex as rx
+from reflex.event import EventSpec
 
-from energyapp.db.failures import database_unavailable
-from energyapp.llm.chat import SPANISH, Delta, LLMError, LLMFailure, list_models
-from energyapp.services import chat, conversations
-from energyapp.services.chat import Finished, Turn
+from energyapp.domain.errors import DATABASE_UNAVAILABLE, ServiceError
+from energyapp.services import chat, conversations, limits
+from energyapp.services.chat import Delta, Finished, Turn
 from energyapp.services.conversations import ConversationView, MessageView
-from energyapp.services.errors import DATABASE_UNAVAILABLE, ServiceError
+from energyapp.services.limits import clip
+from energyapp.services.outages import database_unavailable
 from energyapp.services.policy import Access
 from energyapp.services.validation import id_or_none as _as_id
 from energyapp.services.views import local_time
@@ -58,10 +59,10 @@ class LiveAnswerState(rx.State):
     answer is split: `frozen` holds finished paragraphs (sent once per paragraph), `tail` the
     paragraph being written (sent at each flush)."""
 
-    active: bool = False
+    active: rx.Field[bool] = rx.field(False)
     waiting: bool = False  # "escribiendo…" from sending until the first token
-    frozen: str = ""
-    tail: str = ""
+    frozen: rx.Field[str] = rx.field("")
+    tail: rx.Field[str] = rx.field("")
 
     def _begin(self) -> None:
         self.active, self.waiting, self.frozen, self.tail = True, True, "", ""
@@ -84,23 +85,25 @@ class LiveAnswerState(rx.State):
 
 
 class ChatState(rx.State):
-    conversations: list[dict[str, str]] = []  # noqa: RUF012 - Reflex copies var defaults
+    conversations: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     search: str = ""
     list_loaded: bool = False
-    active_id: int = 0  # 0: a new conversation, not saved yet
+    active_id: rx.Field[int] = rx.field(0)  # 0: a new conversation, not saved yet
     active_title: str = ""
-    messages: list[dict[str, str]] = []  # noqa: RUF012
+    messages: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     messages_loading: bool = False
     # Kept in the tab's sessionStorage too: what the user is typing survives a server that dies
     # mid-answer (its last state may not have reached Redis) and comes back with the next
     # hydration. Sign-out clears it (Clear-Site-Data).
-    draft: str = rx.SessionStorage("", name="energyapp_draft")
-    error: str = ""
+    draft: rx.Field[str] = rx.field(rx.SessionStorage("", name="energyapp_draft"))
+    error: rx.Field[str] = rx.field("")
     sending: bool = False
     rename_value: str = ""
-    max_chars: int = 0
+    max_chars: rx.Field[int] = rx.field(0)
     drawer_open: bool = False  # the conversation list on phones
-    models: list[str] = []  # noqa: RUF012 - filled only when settings allow choosing
+    models: rx.Field[list[str]] = rx.field(
+        default_factory=list
+    )  # filled only when settings allow choosing
     model: str = ""
 
     _stop_requested: bool = False
@@ -108,17 +111,13 @@ class ChatState(rx.State):
 
     # --- loading ------------------------------------------------------------------------------
     @gated(Access.user)
-    async def load(self) -> rx.event.EventSpec | None:
+    async def load(self) -> EventSpec | None:
         """on_load, after the guard: the sidebar, and the open conversation if still ours."""
         resolved = caller()
         settings = get_settings()
         self.max_chars = settings.max_message_chars
         self.model = self.model or settings.ollama_model
-        if settings.allow_model_choice:
-            try:
-                self.models = await list_models()
-            except LLMError:
-                self.models = [settings.ollama_model]
+        self.models = await chat.model_choices()  # none unless choosing is allowed
         await self._reload_list(resolved.user.id)
         if self.active_id and self.sending:
             # A reconnect after the host running this tab's answer died (another host now):
@@ -147,15 +146,15 @@ class ChatState(rx.State):
         self.list_loaded = True
 
     @gated(Access.user)
-    async def set_search(self, value: str) -> rx.event.EventSpec | None:
-        self.search = str(value)[:200]
+    async def set_search(self, value: str) -> EventSpec | None:
+        self.search = clip(value, limits.SEARCH)
         resolved = caller()
         await self._reload_list(resolved.user.id)
         return None
 
     @gated(Access.user)
     def set_model(self, value: str) -> None:
-        self.model = str(value)[:100]
+        self.model = clip(value, limits.MODEL)
 
     @gated(Access.user)
     def set_drawer_open(self, value: bool) -> None:
@@ -167,7 +166,7 @@ class ChatState(rx.State):
 
     @gated(Access.user)
     def set_draft(self, value: str) -> None:
-        self.draft = str(value)[:200_000]  # over the limit is refused on send, never cut here
+        self.draft = clip(value, limits.MESSAGE_INPUT)  # over the limit is refused on send
 
     @gated(Access.user)
     def new_conversation(self) -> None:
@@ -177,7 +176,7 @@ class ChatState(rx.State):
         self.active_id, self.active_title, self.messages, self.error = 0, "", [], ""
 
     @gated(Access.user)
-    async def open_conversation(self, conversation_id: str) -> rx.event.EventSpec | None:
+    async def open_conversation(self, conversation_id: str) -> EventSpec | None:
         resolved = caller()
         target = _as_id(conversation_id)
         if self.sending and target != self.active_id:
@@ -206,7 +205,7 @@ class ChatState(rx.State):
     async def send_message(self, form: dict | None = None):  # noqa: ANN201 - event generator
         async with self:
             if isinstance(form, dict) and "draft" in form:
-                self.draft = str(form["draft"])[:200_000]
+                self.draft = clip(form["draft"], limits.MESSAGE_INPUT)
             if self.sending:
                 if self.draft.strip() != self._inflight_text:  # not just a double click
                     self.error = "Espera a que termine la respuesta actual o detenla."
@@ -223,7 +222,7 @@ class ChatState(rx.State):
             requested_model = self.model
             (await self.get_state(LiveAnswerState))._begin()
         try:
-            model = await self._choose_model(requested_model)
+            model = await chat.resolve_model(requested_model)
             turn = await asyncio.to_thread(chat.start_turn, user_id, conversation_id, text, model)
         except Exception as exc:  # noqa: BLE001 - re-raised unless a refusal or an outage
             await self._not_started(exc, login_key)  # the draft stays as the user wrote it
@@ -266,18 +265,6 @@ class ChatState(rx.State):
             if await still_bound(self, login_key):
                 self.sending, self.error = False, message
                 (await self.get_state(LiveAnswerState))._end()
-
-    @staticmethod
-    async def _choose_model(requested: str) -> str:
-        """The settings' model, or the picked one if choice is allowed and Ollama has it."""
-        settings = get_settings()
-        if not requested or requested == settings.ollama_model or not settings.allow_model_choice:
-            return chat.choose_model(requested or None)  # no need to ask Ollama
-        try:
-            available = await list_models()
-        except LLMError as error:
-            raise ServiceError(error.message) from None
-        return chat.choose_model(requested, available)
 
     async def _stream(self, turn: Turn, user_id: int, login_key: str) -> None:
         # Deltas already come one per paced Ollama read (a tick of `stream_flush_ms`); each is
@@ -333,8 +320,6 @@ class ChatState(rx.State):
             final, note = chat.unsaved_view(turn, outcome, received), DATABASE_UNAVAILABLE
         elif outcome is not None and outcome.error is not None:
             note = outcome.error.message
-            if outcome.error.kind == LLMFailure.unavailable:
-                note = SPANISH[LLMFailure.unavailable]
         async with self:
             if not await still_bound(self, login_key):
                 return  # the tab was reset for another session: show it nothing
@@ -361,13 +346,13 @@ class ChatState(rx.State):
     # --- managing conversations ------------------------------------------------------------
     @gated(Access.user)
     def set_rename_value(self, value: str) -> None:
-        self.rename_value = str(value)[:1000]
+        self.rename_value = clip(value, limits.TITLE_INPUT)
 
     @gated(Access.user)
-    async def rename(self, form: dict | None = None) -> rx.event.EventSpec | None:
+    async def rename(self, form: dict | None = None) -> EventSpec | None:
         resolved = caller()
         if isinstance(form, dict) and "title" in form:
-            self.rename_value = str(form["title"])[:1000]
+            self.rename_value = clip(form["title"], limits.TITLE_INPUT)
         if not self.active_id:
             return None
         try:
@@ -382,7 +367,7 @@ class ChatState(rx.State):
         return None
 
     @gated(Access.user)
-    async def delete_active(self) -> rx.event.EventSpec | None:
+    async def delete_active(self) -> EventSpec | None:
         resolved = caller()
         if not self.active_id or self.sending:
             return None

@@ -25,16 +25,16 @@ from urllib.parse import quote
 import reflex as rx
 from reflex.middleware import Middleware
 from reflex.state import BaseState, State, StateUpdate
-from reflex_base.event import Event
+from reflex_base.event import Event, EventSpec
 from reflex_base.registry import RegistrationContext
 from starlette.requests import cookie_parser
 
 from energyapp.auth.client_address import client_address
 from energyapp.auth.redirects import safe_next
-from energyapp.db.failures import database_unavailable, log_unavailable
+from energyapp.domain.errors import DATABASE_UNAVAILABLE, ServiceError
 from energyapp.logging_setup import APP_LOGGER
 from energyapp.services import policy, security_log, sessions, ui_tabs
-from energyapp.services.errors import DATABASE_UNAVAILABLE, ServiceError
+from energyapp.services.outages import database_unavailable, log_unavailable
 from energyapp.services.policy import Access
 from energyapp.services.sessions import ResolvedSession
 from energyapp.services.validation import NUL_REFUSED, contains_nul
@@ -151,7 +151,7 @@ def _route_path(root: BaseState) -> str:
     return path + query
 
 
-def login_redirect(path: str, *, ended: bool = False) -> rx.event.EventSpec:
+def login_redirect(path: str, *, ended: bool = False) -> EventSpec:
     """To /login, back to `path` afterwards; `ended`: the cookie was a session that ended
     (revoked elsewhere, expired), and the login page says so."""
     target = safe_next(path, default="")
@@ -160,7 +160,7 @@ def login_redirect(path: str, *, ended: bool = False) -> rx.event.EventSpec:
     return rx.redirect("/login" + ("?" + "&".join(query) if query else ""), replace=True)
 
 
-def _refusal(error: ServiceError, root: BaseState, had_cookie: bool) -> rx.event.EventSpec:
+def _refusal(error: ServiceError, root: BaseState, had_cookie: bool) -> EventSpec:
     if error.code == "not_authenticated":
         return login_redirect(_route_path(root), ended=had_cookie)
     if error.code == "totp_setup_required":
@@ -254,7 +254,7 @@ def required_access(fn: Callable[..., Any], state_cls: type[BaseState]) -> Acces
 
 async def _refuse(
     root: BaseState,
-    answer: rx.event.EventSpec,
+    answer: EventSpec,
     *,
     event: Event | None = None,
     resolved: ResolvedSession | None = None,

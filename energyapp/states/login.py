@@ -1,5 +1,6 @@
-"""State of /login: password, then the 2FA code when the account has it, then a one-time ticket
-that /api/auth/session turns into the HttpOnly cookie.
+"""State of /login, a thin adapter over `services.login`: `web_password`, then `web_code` when
+the account has 2FA, each completing with a one-time ticket that /api/auth/session turns into
+the HttpOnly cookie.
 
 The password and the code never enter a var: they arrive in the submitted form, are used, and
 are gone (a var would be kept in the tab's server-side state, on disk with one worker)."""
@@ -10,27 +11,25 @@ import asyncio
 import time
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from energyapp.auth.redirects import safe_next
-from energyapp.services import login
-from energyapp.services.errors import ServiceError
+from energyapp.domain.errors import ServiceError
+from energyapp.services import limits, login
+from energyapp.services.limits import clip
 from energyapp.services.policy import Access
-from energyapp.settings import get_settings
-from energyapp.states.auth import client_ip, complete_login, full_navigation, user_agent
+from energyapp.states.auth import client_ip, full_navigation, session_url, user_agent
 from energyapp.states.gate import gated, optional_caller
-
-MAX_EMAIL = 254
-MAX_PASSWORD = 1024
 
 
 def form_field(form: object, name: str, limit: int) -> str:
-    value = form.get(name, "") if isinstance(form, dict) else ""
-    return str(value)[:limit]
+    """One field of a submitted form, as text of at most `limit` characters."""
+    return clip(form.get(name, "") if isinstance(form, dict) else "", limit)
 
 
 class LoginState(rx.State):
     email: str = ""
-    error: str = ""
+    error: rx.Field[str] = rx.field("")
     notice: str = ""
     busy: bool = False
     step: str = "password"  # "password" or "totp"
@@ -41,10 +40,10 @@ class LoginState(rx.State):
 
     @gated(Access.public)
     def set_email(self, value: str) -> None:
-        self.email = str(value)[:MAX_EMAIL]
+        self.email = clip(value, limits.EMAIL)
 
     @gated(Access.public)
-    def on_load(self) -> rx.event.EventSpec | None:
+    def on_load(self) -> EventSpec | None:
         self.error, self.busy, self.step = "", False, "password"
         self._pending_user_id = 0
         params = self.router.url.query_parameters
@@ -62,16 +61,9 @@ class LoginState(rx.State):
     def _next_path(self) -> str:
         return safe_next(self.router.url.query_parameters.get("next"))
 
-    async def _finish(self, user_id: int) -> rx.event.EventSpec:
-        url = await asyncio.to_thread(
-            complete_login,
-            user_id,
-            client_ip(self),
-            user_agent(self),
-            self.router.url.query_parameters.get("next"),
-        )
+    def _finish(self, ticket: str) -> EventSpec:
         self._pending_user_id = 0
-        return full_navigation(url)
+        return full_navigation(session_url(ticket, self.router.url.query_parameters.get("next")))
 
     @gated(Access.public)
     async def submit(self, form: dict | None = None):  # noqa: ANN201 - event generator
@@ -79,7 +71,7 @@ class LoginState(rx.State):
             return
         if isinstance(form, dict) and "email" in form:
             self.set_email(form["email"])
-        password = form_field(form, "password", MAX_PASSWORD)
+        password = form_field(form, "password", limits.PASSWORD)
         self.error = ""
         if not self.email.strip() or not password:
             self.error = "Escribe tu correo y tu contraseña."
@@ -87,15 +79,14 @@ class LoginState(rx.State):
         self.busy = True
         yield
         try:
-            user = await asyncio.to_thread(
-                login.check_password, self.email, password, client_ip(self)
+            step = await asyncio.to_thread(
+                login.web_password, self.email, password, client_ip(self), user_agent(self)
             )
-            if user.totp_enabled:
-                self._pending_user_id = user.id
-                self._pending_until = time.monotonic() + get_settings().totp_pending_minutes * 60
+            if step.needs_code:
+                self._pending_user_id, self._pending_until = step.user_id, step.code_until
                 self.step = "totp"
                 return
-            yield await self._finish(user.id)
+            yield self._finish(step.ticket)
         except ServiceError as exc:
             self.error = exc.message
         finally:
@@ -105,7 +96,7 @@ class LoginState(rx.State):
     async def submit_code(self, form: dict | None = None):  # noqa: ANN201 - event generator
         if self.busy:
             return
-        code = form_field(form, "code", 32)
+        code = form_field(form, "code", limits.TOTP_CODE)
         self.error = ""
         if not self._pending_user_id or time.monotonic() > self._pending_until:
             self.step, self._pending_user_id = "password", 0
@@ -117,10 +108,10 @@ class LoginState(rx.State):
         self.busy = True
         yield
         try:
-            await asyncio.to_thread(
-                login.check_second_factor, self._pending_user_id, code, client_ip(self)
+            ticket = await asyncio.to_thread(
+                login.web_code, self._pending_user_id, code, client_ip(self), user_agent(self)
             )
-            yield await self._finish(self._pending_user_id)
+            yield self._finish(ticket)
         except ServiceError as exc:
             self.error = exc.message
         finally:

@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 
 import reflex as rx
+from reflex_base.event import EventSpec
 
-from energyapp.services import accounts, sessions, two_factor
-from energyapp.services.errors import ServiceError
+from energyapp.domain.errors import ServiceError
+from energyapp.services import accounts, limits, sessions, two_factor
 from energyapp.services.policy import Access
 from energyapp.services.validation import id_or_none
 from energyapp.services.views import SessionView, browser_label, local_time
 from energyapp.states.auth import SETUP_2FA_ROUTE, AuthState, client_ip
 from energyapp.states.gate import caller, forget_when_leaving, gated
-from energyapp.states.login import MAX_PASSWORD, form_field
+from energyapp.states.login import form_field
 
 # Shown once, on these pages only: cleared when another page loads and when the tab goes away.
 SECRET_VARS = ("qr_data_uri", "manual_secret", "recovery_codes", "totp_stage")
@@ -42,20 +43,20 @@ def _session_row(view: SessionView) -> dict[str, str]:
 
 class SettingsState(rx.State):
     # password
-    password_error: str = ""
-    change_notice: str = ""
+    password_error: rx.Field[str] = rx.field("")
+    change_notice: rx.Field[str] = rx.field("")
     password_busy: bool = False
     # two-step verification: stage "" (idle), "scan" (QR shown), "codes" (recovery codes shown)
     totp_stage: str = ""
     qr_data_uri: str = ""
     manual_secret: str = ""
     recovery_codes: list[str] = []  # noqa: RUF012 - Reflex copies var defaults
-    totp_error: str = ""
-    totp_done: str = ""
+    totp_error: rx.Field[str] = rx.field("")
+    totp_done: rx.Field[str] = rx.field("")
     totp_busy: bool = False
     # sessions
-    session_rows: list[dict[str, str]] = []  # noqa: RUF012 - Reflex copies var defaults
-    sessions_error: str = ""
+    session_rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    sessions_error: rx.Field[str] = rx.field("")
     sessions_loaded: bool = False
 
     @rx.var
@@ -87,9 +88,9 @@ class SettingsState(rx.State):
     @gated(Access.user)
     async def change_password(self, form: dict | None = None):  # noqa: ANN201
         resolved = caller()
-        current = form_field(form, "current_password", MAX_PASSWORD)
-        new = form_field(form, "new_password", MAX_PASSWORD)
-        confirmation = form_field(form, "new_confirmation", MAX_PASSWORD)
+        current = form_field(form, "current_password", limits.PASSWORD)
+        new = form_field(form, "new_password", limits.PASSWORD)
+        confirmation = form_field(form, "new_confirmation", limits.PASSWORD)
         self.password_error = self.change_notice = ""
         self.password_busy = True
         yield
@@ -147,7 +148,7 @@ class SettingsState(rx.State):
     @gated(Access.setup)
     async def confirm_totp_setup(self, form: dict | None = None):  # noqa: ANN201
         resolved = caller()
-        code = form_field(form, "setup_code", 20)
+        code = form_field(form, "setup_code", limits.TOTP_CODE)
         self.totp_error, self.totp_busy = "", True
         yield
         try:
@@ -178,7 +179,7 @@ class SettingsState(rx.State):
             self.totp_stage = ""
 
     @gated(Access.setup)
-    def codes_saved(self) -> rx.event.EventSpec | None:
+    def codes_saved(self) -> EventSpec | None:
         """The user confirmed they stored the recovery codes: forget them for good."""
         self.recovery_codes, self.totp_stage = [], ""
         self.totp_done = "Verificación en dos pasos activada."
@@ -189,8 +190,8 @@ class SettingsState(rx.State):
     @gated(Access.user)
     async def disable_totp(self, form: dict | None = None):  # noqa: ANN201
         resolved = caller()
-        password = form_field(form, "disable_password", MAX_PASSWORD)
-        code = form_field(form, "disable_code", 20)
+        password = form_field(form, "disable_password", limits.PASSWORD)
+        code = form_field(form, "disable_code", limits.TOTP_CODE)
         self.totp_error = self.totp_done = ""
         self.totp_busy = True
         yield
@@ -212,7 +213,7 @@ class SettingsState(rx.State):
             self.totp_busy = False
 
     @gated(Access.user)
-    async def revoke_session(self, session_id: str) -> rx.event.EventSpec | None:
+    async def revoke_session(self, session_id: str) -> EventSpec | None:
         resolved = caller()
         target = id_or_none(session_id)  # 1..2^63-1, or refused
         if target is None:

@@ -1,6 +1,6 @@
 """Resets, at once, the server-side UI state of tabs whose session ended (logout elsewhere,
 revocation by the user or an admin, password change, 2FA disabled, deactivation) or whose user's
-role changed, and reloads them, so their page asks the gate again.
+role changed, and loads their page again, so it asks the gate again.
 
 Services announce through `services.ui_tabs` after their transaction commits, from whichever
 thread ran them; this module carries the announcement onto the event loop. Sessions that end by
@@ -15,9 +15,10 @@ import logging
 from typing import TYPE_CHECKING
 
 import reflex as rx
-from reflex.state import StateUpdate
+from reflex.state import BaseState, StateUpdate
 from reflex_base.event import Event
 
+from energyapp.auth.redirects import safe_next
 from energyapp.logging_setup import APP_LOGGER
 from energyapp.services import ui_tabs
 from energyapp.settings import get_settings
@@ -69,11 +70,20 @@ async def _reset_announced(reset: ui_tabs.Reset) -> None:
 
 def _reachable(app: App, token: str) -> bool:
     """A socket of this tab is open here, or may be on another worker (Redis)."""
-    return bool(get_settings().redis_url) or token in app.event_namespace.token_to_sid
+    namespace = app.event_namespace
+    return bool(get_settings().redis_url) or (
+        namespace is not None and token in namespace.token_to_sid
+    )
+
+
+def _page_of(root: BaseState) -> str:
+    """The page the tab shows, as its last event reported it."""
+    url = root.router.url
+    return safe_next((url.path or "/") + (f"?{url.query}" if url.query else ""))
 
 
 async def reset_tabs(tokens: list[str]) -> int:
-    """Reset and reload each open tab in `tokens`; returns how many."""
+    """Reset each open tab in `tokens` and load its page again; returns how many."""
     app = _app
     if app is None or app.event_namespace is None:
         return 0
@@ -83,10 +93,15 @@ async def reset_tabs(tokens: list[str]) -> int:
             continue
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=TabBinding)) as state:
             root = state._get_root_state()
+            page = _page_of(root)
             await reset_tab(root)
             forget_binding(await root.get_state(TabBinding))
-        reload = Event.from_event_type(rx.call_script("window.location.reload()"))
-        await app.event_namespace.emit_update(StateUpdate(events=reload), token)
+        # Routed inside the tab, so the page's guard runs again (the gate sends an ended login
+        # to /login). Not `window.location.reload()`: a document load pushed at an arbitrary
+        # moment aborts a navigation the user has just started in that tab, and lands on the
+        # old page instead of the one asked for.
+        again = Event.from_event_type(rx.redirect(page, replace=True))
+        await app.event_namespace.emit_update(StateUpdate(events=again), token)
         done += 1
     return done
 

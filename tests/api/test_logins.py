@@ -30,7 +30,8 @@ def login(api, account=ADMIN) -> tuple[dict, str]:
 
 def cookie_works(api, cookie: str) -> bool:
     api.cookies.clear()
-    status = api.get("/api/auth/me", cookies={"energyapp_session": cookie}).status_code
+    # A Cookie header, not per-request cookies= (deprecated in httpx).
+    status = api.get("/api/auth/me", headers={"Cookie": f"energyapp_session={cookie}"}).status_code
     api.cookies.clear()
     return status == 200
 
@@ -50,7 +51,7 @@ def test_bearer_logout_ends_the_cookie_of_the_same_login(api, demo_users) -> Non
 def test_cookie_logout_ends_the_token_family_of_the_same_login(api, demo_users) -> None:
     tokens, cookie = login(api)
     response = api.post(
-        "/api/auth/logout", cookies={"energyapp_session": cookie}, headers={"Origin": ORIGIN}
+        "/api/auth/logout", headers={"Origin": ORIGIN, "Cookie": f"energyapp_session={cookie}"}
     )
     assert response.status_code == 204
     assert api.get("/api/auth/me", headers=bearer(tokens["access_token"])).status_code == 401

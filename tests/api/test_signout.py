@@ -25,7 +25,8 @@ def signed_in(api, make_user) -> str:
 
 
 def _me(api, token: str) -> int:
-    return api.get("/api/auth/me", cookies={"energyapp_session": token}).status_code
+    # A Cookie header, not per-request cookies= (deprecated in httpx).
+    return api.get("/api/auth/me", headers={"Cookie": f"energyapp_session={token}"}).status_code
 
 
 def test_a_cross_site_get_signs_nobody_out(api, signed_in: str) -> None:
@@ -100,7 +101,8 @@ def test_cookie_logout_sends_clear_site_data_but_a_token_logout_does_not(
     assert by_token.status_code == 204
     assert "clear-site-data" not in by_token.headers  # an API client, not a browser session
     by_cookie = api.post(
-        "/api/auth/logout", headers={"Origin": ORIGIN}, cookies={"energyapp_session": signed_in}
+        "/api/auth/logout",
+        headers={"Origin": ORIGIN, "Cookie": f"energyapp_session={signed_in}"},
     )
     assert by_cookie.status_code == 204
     assert by_cookie.headers["clear-site-data"] == CLEAR_SITE_DATA

@@ -203,6 +203,34 @@ def test_change_password_and_other_devices_are_signed_out(new_visit, app_server:
     expect(phone.page.get_by_text("Tu sesión terminó")).to_be_visible()
 
 
+def test_a_page_opened_as_the_login_ends_elsewhere_lands_on_the_login_for_that_page(
+    new_visit, app_server: AppServer
+) -> None:
+    """The phone opens /settings just as its login ends on the laptop, so the reset pushed to
+    its tab arrives while that page is loading. The push used to be
+    `window.location.reload()`: run by the old page after the navigation had started, it
+    cancelled it (`goto` failed with "interrupted by another navigation" in 4 runs of 10, and a
+    user's page was replaced by a reload of the old one). Routed inside the tab instead, it
+    never cancels a page load: the phone lands on the login, back to /settings afterwards.
+    test_socket_gate.py checks the push itself on every run."""
+    email = unique_email("cambio.cl")
+    api_register(app_server, email)
+    laptop, phone = new_visit(), new_visit()
+    ui_login(phone.page, email, "clave-segura-1")
+    expect(phone.page).to_have_url(re.compile(r"/dashboard/?$"))
+    ui_login(laptop.page, email, "clave-segura-1")
+    expect(laptop.page).to_have_url(re.compile(r"/dashboard/?$"))
+    laptop.page.goto("/settings")
+    laptop.page.get_by_label("Contraseña actual").fill("clave-segura-1")
+    laptop.page.get_by_label("Nueva contraseña", exact=True).fill("nueva-clave-2")
+    laptop.page.get_by_label("Repite la nueva contraseña").fill("nueva-clave-2")
+    laptop.page.get_by_role("button", name="Cambiar contraseña").click()
+    expect(laptop.page.get_by_text("Contraseña actualizada.")).to_be_visible()
+    phone.page.goto("/settings")  # as the reset is pushed to the phone's tab
+    expect(phone.page).to_have_url(re.compile(r"/login/?\?next=%2Fsettings&ended=1"))
+    expect(phone.page.get_by_text("Tu sesión terminó")).to_be_visible()
+
+
 def test_revoke_another_session_from_settings(new_visit, app_server: AppServer) -> None:
     email = unique_email()
     api_register(app_server, email)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DatabaseError, ProgrammingError
 
 from alembic import command
 from energyapp.db.migrate import alembic_config
-from tests.conftest import PG_URL, apply_env
+from tests.conftest import PG_URL, apply_env, needs
 
 BEFORE = "0007"
 DOCS = Path(__file__).parents[2] / "docs" / "deployment.md"
@@ -119,7 +119,7 @@ def _docs_sql() -> list[str]:
     return statements
 
 
-@pytest.mark.skipif(not PG_URL, reason="ENERGYAPP_TEST_PG_URL is not set")
+@needs("postgresql")
 def test_the_documented_roles(
     settings_env: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, needs
 
 PROJECT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not PG_URL, reason="needs ENERGYAPP_TEST_PG_URL")
+pytestmark = needs("postgresql")
 
 
 def _plain(url: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -20,9 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import needs
+
 PROJECT = Path(__file__).resolve().parents[2]
 CADDYFILE = PROJECT / "deploy" / "Caddyfile"
-pytestmark = pytest.mark.skipif(not shutil.which("caddy"), reason="caddy is not installed")
+pytestmark = needs("caddy")
 
 REDACTED_FIELDS = {
     "request>headers>Cookie": {"filter": "delete"},

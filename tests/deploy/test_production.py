@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -22,16 +21,12 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
 from tests.browser.conftest import PROJECT, _free_port, _record_host
-from tests.conftest import PG_URL, TEST_SECRET
+from tests.conftest import PG_URL, REDIS_URL, TEST_SECRET, needs
 from tests.ollama_standin import StandInOllama
 
-REDIS_URL = os.environ.get("ENERGYAPP_TEST_REDIS_URL", "")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not (PG_URL and REDIS_URL and shutil.which("caddy")),
-        reason="needs ENERGYAPP_TEST_PG_URL, ENERGYAPP_TEST_REDIS_URL and caddy",
-    ),
+    needs("postgresql", "redis", "caddy"),
 ]
 
 

@@ -23,7 +23,8 @@ async def test_httpcore_finds_the_event_loop_without_searching_the_disk_each_tim
 
 
 async def test_probing_ollama_again_builds_no_new_tls_context(standin: StandInOllama) -> None:
-    # A new HTTP client loads the CA bundle, ~16 ms of CPU: /api/health cost 18 ms per call.
+    # A new HTTP client loads the CA bundle: what /api/health cost per call before
+    # (docs/benchmarks.md, Targets, "Fixed this run").
     assert await fetch_version(standin.url, 2) == standin.behavior.version
     with patch.object(ssl.SSLContext, "load_verify_locations") as load:
         for _ in range(3):

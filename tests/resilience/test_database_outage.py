@@ -34,8 +34,16 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from energyapp.services.errors import DATABASE_UNAVAILABLE
-from tests.conftest import BACKENDS, ORIGIN, PG_URL, _truncate_all, api_login, apply_env
+from energyapp.domain.errors import DATABASE_UNAVAILABLE
+from tests.conftest import (
+    BACKENDS,
+    ORIGIN,
+    PG_URL,
+    _truncate_all,
+    api_login,
+    apply_env,
+    needs,
+)
 from tests.ollama_standin import StandInOllama
 from tests.tcp_proxy import TcpProxy
 
@@ -147,7 +155,7 @@ def client(outage: Outage):
 def make_user(email: str, role: str = "trabajador") -> tuple[int, int, str]:
     """A user and a browser session: (user id, session id, cookie value)."""
     from energyapp.db.engine import session_scope
-    from energyapp.db.models import Role
+    from energyapp.domain.roles import Role
     from energyapp.services import sessions
     from energyapp.services.users import create_user
 
@@ -188,9 +196,10 @@ def wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
 
 
 def only(backend: str):
-    if backend not in BACKENDS:
-        return pytest.mark.skip(reason="ENERGYAPP_TEST_PG_URL is not set")
-    return pytest.mark.parametrize("outage", [backend], indirect=True)
+    parametrize = pytest.mark.parametrize("outage", [backend], indirect=True)
+    if backend == "postgresql":
+        return lambda test: needs("postgresql")(parametrize(test))
+    return parametrize
 
 
 # --- the API ----------------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from alembic import command
 from energyapp.db.engine import session_scope
 from energyapp.db.migrate import alembic_config
 from energyapp.db.models import Conversation, Message, MessageStatus, utcnow
+from energyapp.domain.errors import Conflict
 from energyapp.services import chat
 from energyapp.services.chat import BUSY, Finished, Turn
-from energyapp.services.errors import Conflict
 from tests.conftest import api_login
 
 PARALLEL = 20

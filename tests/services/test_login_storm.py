@@ -16,8 +16,8 @@ from sqlmodel import select
 from energyapp.auth import passwords
 from energyapp.db.engine import get_engine, session_scope
 from energyapp.db.models import AuditEvent, User
+from energyapp.domain.errors import BUSY, Busy, Conflict, Throttled
 from energyapp.services import accounts, login, two_factor
-from energyapp.services.errors import BUSY, Busy, Conflict, Throttled
 from tests.conftest import apply_env
 
 PASSWORD = "clave-segura-1"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pyotp
 import pytest
 
+from energyapp.domain.errors import Conflict, Forbidden
 from energyapp.services import two_factor
-from energyapp.services.errors import Conflict, Forbidden
 
 
 def test_the_forced_setup_page_shows_the_pending_secret_again(make_user) -> None:

@@ -6,12 +6,14 @@ handlers run in FastAPI's thread pool, so bcrypt and database work never block t
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from energyapp.api.contract import errors, merged, signed_in
 from energyapp.api.deps import (
     AnyCaller,
     CurrentCaller,
@@ -19,54 +21,95 @@ from energyapp.api.deps import (
     reject_foreign_origin,
     user_agent,
 )
-from energyapp.api.types import IdPath, Text
+from energyapp.api.types import Body, IdPath, Text
 from energyapp.auth.redirects import safe_next
-from energyapp.db.engine import session_scope
-from energyapp.db.models import User
-from energyapp.services import accounts, api_tokens, login, sessions, two_factor
-from energyapp.services.errors import NotAuthenticated
+from energyapp.domain.errors import NotAuthenticated
+from energyapp.services import accounts, api_tokens, limits, login, sessions, two_factor
 from energyapp.services.views import SessionView, UserView
 from energyapp.settings import get_settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-Email = Annotated[Text, Field(min_length=3, max_length=254)]
-Password = Annotated[Text, Field(max_length=1024)]
-Code = Annotated[Text, Field(max_length=64)]
+Email = Annotated[Text, Field(min_length=3, max_length=limits.EMAIL)]
+Password = Annotated[Text, Field(max_length=limits.PASSWORD)]
+Code = Annotated[Text, Field(max_length=limits.TOTP_CODE)]
+RefreshToken = Annotated[Text, Field(max_length=limits.REFRESH_TOKEN)]
 
 
-class LoginBody(BaseModel):
+class LoginBody(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "ana@inacapmail.cl", "password": "una frase larga y segura"}]
+        }
+    )
     email: Email
     password: Password
     totp: Code | None = None
 
 
-class RefreshBody(BaseModel):
-    refresh_token: Annotated[Text, Field(max_length=200)]
+class RefreshBody(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"refresh_token": "1346hfkeJmCMBZ9Uy8zoI213cdDWcfc4C_Jw0hzhVNI"}]
+        }
+    )
+    refresh_token: RefreshToken
 
 
-class LogoutBody(BaseModel):
-    refresh_token: Annotated[Text, Field(max_length=200)] | None = None
+class LogoutBody(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"refresh_token": "1346hfkeJmCMBZ9Uy8zoI213cdDWcfc4C_Jw0hzhVNI"}]
+        }
+    )
+    refresh_token: RefreshToken | None = None
 
 
-class RegisterBody(BaseModel):
-    name: Annotated[Text, Field(max_length=200)]
+class RegisterBody(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Ana Pérez",
+                    "email": "ana.perez@inacapmail.cl",
+                    "password": "molino rojo junto al río",
+                    "password_confirmation": "molino rojo junto al río",
+                }
+            ]
+        }
+    )
+    name: Annotated[Text, Field(max_length=limits.NAME_INPUT)]
     email: Email
     password: Password
     password_confirmation: Password
 
 
-class PasswordBody(BaseModel):
+class PasswordBody(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "una frase larga y segura",
+                    "new_password": "molino rojo junto al río",
+                    "new_password_confirmation": "molino rojo junto al río",
+                }
+            ]
+        }
+    )
     current_password: Password
     new_password: Password
     new_password_confirmation: Password
 
 
-class CodeBody(BaseModel):
+class CodeBody(Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"code": "123456"}]})
     code: Code
 
 
-class DisableTotpBody(BaseModel):
+class DisableTotpBody(Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"password": "una frase larga y segura", "code": "123456"}]}
+    )
     password: Password
     code: Code
 
@@ -91,6 +134,37 @@ class TotpSetupOut(BaseModel):
 class RecoveryCodesOut(BaseModel):
     recovery_codes: list[str]
 
+
+# The codes each kind of route can answer (besides its own): any signed-in caller (`AnyCaller`)
+# or one past the 2FA gate (`CurrentCaller`); a write with the cookie also needs this site's Origin.
+READ_ANY: dict[int, list[str]] = {401: ["not_authenticated"]}
+WRITE_ANY: dict[int, list[str]] = {**READ_ANY, 403: ["foreign_origin"]}
+READ: dict[int, list[str]] = {**READ_ANY, 403: ["totp_setup_required"]}
+WRITE: dict[int, list[str]] = {**READ_ANY, 403: ["totp_setup_required", "foreign_origin"]}
+
+# OpenAPI links, for clients and for Schemathesis's stateful phase: the tokens of a login are
+# used (Authorization: Bearer), refreshed (each refresh token once) and logged out.
+_BEARER_FROM_BODY = "Bearer {$response.body#/access_token}"
+_USE_TOKENS = {
+    "me": {
+        "operationId": "me",
+        "parameters": {"header.Authorization": _BEARER_FROM_BODY},
+        "description": "Usar el `access_token` (Authorization: Bearer).",
+    },
+    "refresh": {
+        "operationId": "refresh",
+        "requestBody": {"refresh_token": "$response.body#/refresh_token"},
+        "description": "Renovar con el `refresh_token` (cada uno sirve una vez).",
+    },
+    "logout": {
+        "operationId": "logout",
+        "parameters": {"header.Authorization": _BEARER_FROM_BODY},
+        "requestBody": {"refresh_token": "$response.body#/refresh_token"},
+        "description": "Cerrar la sesión de estos tokens.",
+    },
+}
+LOGIN_LINKS = _USE_TOKENS
+REFRESH_LINKS = _USE_TOKENS
 
 # Sent with every logout: the browser drops this site's cache (pages seen while signed in),
 # cookies and storage (the Reflex client token, so the next tab starts a fresh UI state).
@@ -119,34 +193,54 @@ def clear_session_cookie(response: Response) -> None:
     )
 
 
-@router.post("/login", response_model=LoginOut, summary="Iniciar sesión (cookie + tokens)")
+@router.post(
+    "/login",
+    response_model=LoginOut,
+    summary="Iniciar sesión (cookie + tokens)",
+    responses=merged(
+        {200: {"links": LOGIN_LINKS}},
+        errors(
+            401,
+            403,
+            422,
+            429,
+            503,
+            codes={
+                401: ["totp_required"],
+                403: ["foreign_origin"],
+                429: ["throttled"],
+                503: ["busy"],
+            },
+        ),
+    ),
+)
 def login_route(body: LoginBody, request: Request, response: Response) -> LoginOut:
     reject_foreign_origin(request, required=False)
-    ip = client_ip(request)
-    user = login.check_password(body.email, body.password, ip)
-    if user.totp_enabled:
-        if not body.totp:
-            raise NotAuthenticated(
-                "Se requiere el código de verificación en dos pasos.", code="totp_required"
-            )
-        login.check_second_factor(user.id, body.totp, ip)
-    login.record_login(user.id, ip, channel="api")
-    with session_scope() as db:
-        row = db.get(User, user.id)
-        assert row is not None
-        login_session = sessions.create_session(db, row, ip, user_agent(request), channel="api")
-        pair = api_tokens.issue_pair(db, user.id, login_session.session_id)
-    set_session_cookie(response, login_session.token)
-    return LoginOut(user=user, **pair.__dict__)
+    done = login.api_login(
+        body.email, body.password, body.totp, client_ip(request), user_agent(request)
+    )
+    set_session_cookie(response, done.cookie_token)
+    return LoginOut(user=done.user, **asdict(done.tokens))
 
 
-@router.post("/refresh", response_model=TokensOut, summary="Renovar tokens (rotación)")
+@router.post(
+    "/refresh",
+    response_model=TokensOut,
+    summary="Renovar tokens (rotación)",
+    responses=merged({200: {"links": REFRESH_LINKS}}, errors(401, 422)),
+)
 def refresh_route(body: RefreshBody, request: Request) -> TokensOut:
     pair = api_tokens.rotate(body.refresh_token, client_ip(request))
-    return TokensOut(**pair.__dict__)
+    return TokensOut(**asdict(pair))
 
 
-@router.post("/logout", status_code=204, summary="Cerrar sesión")
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="Cerrar sesión",
+    responses=errors(401, 403, 422, codes=WRITE_ANY),
+    openapi_extra=signed_in(),
+)
 def logout_route(caller: AnyCaller, response: Response, body: LogoutBody | None = None) -> None:
     if caller.session_id is not None:
         sessions.logout(caller.session_id, caller.user.id, caller.ip)
@@ -159,12 +253,24 @@ def logout_route(caller: AnyCaller, response: Response, body: LogoutBody | None 
     response.status_code = 204
 
 
-@router.get("/me", summary="Usuario actual")
+@router.get(
+    "/me",
+    summary="Usuario actual",
+    responses=errors(401, codes=READ_ANY),
+    openapi_extra=signed_in(),
+)
 def me_route(caller: AnyCaller) -> UserView:
     return caller.user
 
 
-@router.post("/register", status_code=201, summary="Crear cuenta")
+@router.post(
+    "/register",
+    status_code=201,
+    summary="Crear cuenta",
+    responses=errors(
+        403, 409, 422, 429, 503, codes={403: ["foreign_origin"], 429: ["throttled"], 503: ["busy"]}
+    ),
+)
 def register_route(body: RegisterBody, request: Request) -> UserView:
     reject_foreign_origin(request, required=False)
     return accounts.register(
@@ -172,7 +278,21 @@ def register_route(body: RegisterBody, request: Request) -> UserView:
     )
 
 
-@router.post("/password", status_code=204, summary="Cambiar contraseña")
+@router.post(
+    "/password",
+    status_code=204,
+    summary="Cambiar contraseña",
+    responses=errors(
+        401,
+        403,
+        409,
+        422,
+        429,
+        503,
+        codes={**WRITE, 422: ["current_password"], 429: ["throttled"], 503: ["busy"]},
+    ),
+    openapi_extra=signed_in(),
+)
 def password_route(body: PasswordBody, caller: CurrentCaller) -> Response:
     accounts.change_password(
         caller.user.id,
@@ -185,24 +305,47 @@ def password_route(body: PasswordBody, caller: CurrentCaller) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/sessions", summary="Sesiones activas")
+@router.get(
+    "/sessions",
+    summary="Sesiones activas",
+    responses=errors(401, 403, codes=READ),
+    openapi_extra=signed_in(),
+)
 def list_sessions_route(caller: CurrentCaller) -> list[SessionView]:
     return sessions.list_active(caller.user.id, caller.session_id)
 
 
-@router.delete("/sessions/{session_id}", status_code=204, summary="Cerrar una sesión")
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    summary="Cerrar una sesión",
+    responses=errors(401, 403, 404, 422, codes=WRITE),
+    openapi_extra=signed_in(),
+)
 def revoke_session_route(session_id: IdPath, caller: CurrentCaller) -> Response:
     sessions.revoke(caller.user.id, session_id, caller.ip)
     return Response(status_code=204)
 
 
-@router.delete("/sessions", status_code=204, summary="Cerrar todas las demás sesiones")
+@router.delete(
+    "/sessions",
+    status_code=204,
+    summary="Cerrar todas las demás sesiones",
+    responses=errors(401, 403, codes=WRITE),
+    openapi_extra=signed_in(),
+)
 def revoke_other_sessions_route(caller: CurrentCaller) -> Response:
     sessions.revoke_others(caller.user.id, caller.session_id, caller.ip)
     return Response(status_code=204)
 
 
-@router.post("/totp/setup", response_model=TotpSetupOut, summary="Iniciar configuración 2FA")
+@router.post(
+    "/totp/setup",
+    response_model=TotpSetupOut,
+    summary="Iniciar configuración 2FA",
+    responses=errors(401, 403, 409, codes={403: ["foreign_origin", "demo_account"], **WRITE_ANY}),
+    openapi_extra=signed_in(),
+)
 def totp_setup_route(caller: AnyCaller) -> TotpSetupOut:
     start = two_factor.begin_setup(caller.user.id)
     return TotpSetupOut(
@@ -210,14 +353,41 @@ def totp_setup_route(caller: AnyCaller) -> TotpSetupOut:
     )
 
 
-@router.post("/totp/confirm", response_model=RecoveryCodesOut, summary="Activar 2FA")
+@router.post(
+    "/totp/confirm",
+    response_model=RecoveryCodesOut,
+    summary="Activar 2FA",
+    responses=errors(
+        401, 403, 409, 422, codes={**WRITE_ANY, 403: ["foreign_origin", "demo_account"]}
+    ),
+    openapi_extra=signed_in(),
+)
 def totp_confirm_route(body: CodeBody, caller: AnyCaller) -> RecoveryCodesOut:
     return RecoveryCodesOut(
         recovery_codes=two_factor.confirm_setup(caller.user.id, body.code, caller.ip)
     )
 
 
-@router.post("/totp/disable", status_code=204, summary="Desactivar 2FA")
+@router.post(
+    "/totp/disable",
+    status_code=204,
+    summary="Desactivar 2FA",
+    responses=errors(
+        401,
+        403,
+        409,
+        422,
+        429,
+        503,
+        codes={
+            **WRITE,
+            403: ["totp_setup_required", "foreign_origin", "demo_account"],
+            429: ["throttled"],
+            503: ["busy"],
+        },
+    ),
+    openapi_extra=signed_in(),
+)
 def totp_disable_route(body: DisableTotpBody, caller: CurrentCaller) -> Response:
     two_factor.disable(
         caller.user.id, body.password, body.code, caller.ip, keep_session_id=caller.session_id
@@ -229,8 +399,8 @@ def totp_disable_route(body: DisableTotpBody, caller: CurrentCaller) -> Response
 @router.get("/session", include_in_schema=False)
 def redeem_ticket_route(
     request: Request,
-    ticket: Annotated[Text, Query(max_length=200)] = "",
-    next: Annotated[Text, Query(max_length=500)] = "",
+    ticket: Annotated[Text, Query(max_length=limits.TOKEN)] = "",
+    next: Annotated[Text, Query(max_length=limits.NEXT_PATH)] = "",
 ) -> RedirectResponse:
     """The UI checked the credentials over the websocket; this turns its one-time ticket into
     the HttpOnly session cookie and sends the browser on."""
@@ -245,7 +415,7 @@ def redeem_ticket_route(
 
 @router.post("/signout", include_in_schema=False)
 def signout_route(
-    request: Request, next: Annotated[Text, Form(max_length=500)] = ""
+    request: Request, next: Annotated[Text, Form(max_length=limits.NEXT_PATH)] = ""
 ) -> RedirectResponse:
     """The browser's sign-out: a form POST from this site (a GET does nothing, so a link or an
     image on another site cannot sign anyone out; a foreign or missing Origin/Referer is 403).

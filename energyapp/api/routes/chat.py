@@ -11,33 +11,75 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from energyapp.api.contract import (
+    NOT_BLANK,
+    ONE_LINE,
+    REQUEST_ID,
+    chat_responses,
+    errors,
+    export_responses,
+    merged,
+    signed_in,
+)
 from energyapp.api.deps import CurrentCaller
-from energyapp.api.types import IdField, IdPath, Text
-from energyapp.db.failures import database_unavailable, log_unavailable
-from energyapp.llm.chat import Delta, LLMError, list_models
+from energyapp.api.types import Body, IdField, IdPath, Text
+from energyapp.domain.errors import DATABASE_UNAVAILABLE
 from energyapp.logging_setup import APP_LOGGER
-from energyapp.services import chat, conversations
-from energyapp.services.chat import Finished, Turn
+from energyapp.services import chat, conversations, limits
+from energyapp.services.chat import Delta, Finished, Turn
 from energyapp.services.conversations import ConversationView, MessageView
-from energyapp.services.errors import DATABASE_UNAVAILABLE, ServiceError
-from energyapp.settings import get_settings
+from energyapp.services.outages import database_unavailable, log_unavailable
 
 router = APIRouter(tags=["chat"])
 log = logging.getLogger(APP_LOGGER)
 INTERNAL_ERROR = "Error interno del servidor. Inténtalo de nuevo más tarde."
 
 
-class ChatBody(BaseModel):
+class ChatBody(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"message": "¿Cómo reduzco el consumo eléctrico de la oficina?"}]
+        }
+    )
     conversation_id: IdField | None = None
-    message: Annotated[Text, Field(max_length=100_000)]
-    model: Annotated[Text, Field(max_length=100)] | None = None
-    request_id: Annotated[Text, Field(max_length=64)] | None = None
+    # The document states the configured limit (`max_message_chars`, set in contract.py);
+    # up to MESSAGE_API characters reach the service, which explains the limit in Spanish.
+    message: Annotated[
+        Text, Field(max_length=limits.MESSAGE_API, json_schema_extra={"pattern": NOT_BLANK})
+    ]
+    model: Annotated[Text, Field(max_length=limits.MODEL)] | None = None
+    # `pattern` is checked here (and by the service); `json_schema_extra` states it in the
+    # document, where Text's own pattern (no NUL) would otherwise stand.
+    request_id: (
+        Annotated[
+            Text,
+            Field(
+                max_length=limits.REQUEST_ID,
+                pattern=REQUEST_ID,
+                json_schema_extra={"pattern": REQUEST_ID},
+            ),
+        ]
+        | None
+    ) = None
 
 
-class RenameBody(BaseModel):
-    title: Annotated[Text, Field(max_length=1000)]
+class RenameBody(Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Consumo de la oficina"}]})
+    # Documented as what the service accepts (one non-blank line of at most TITLE characters);
+    # up to TITLE_INPUT reach it, so a longer title gets its Spanish explanation.
+    title: Annotated[
+        Text,
+        Field(
+            max_length=limits.TITLE_INPUT,
+            json_schema_extra={"maxLength": limits.TITLE, "pattern": ONE_LINE},
+        ),
+    ]
+
+
+READ: dict[int, list[str]] = {401: ["not_authenticated"], 403: ["totp_setup_required"]}
+WRITE: dict[int, list[str]] = {**READ, 403: ["totp_setup_required", "foreign_origin"]}
 
 
 class ConversationPage(BaseModel):
@@ -144,28 +186,35 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
     "/chat",
     summary="Enviar un mensaje y recibir la respuesta en streaming (NDJSON)",
     response_class=StreamingResponse,
-    responses={
-        200: {
-            "content": {"application/x-ndjson": {}},
-            "description": "Eventos start, delta…, y done o error, uno por línea",
-        }
-    },
+    responses=merged(
+        chat_responses(),
+        errors(
+            400,
+            401,
+            403,
+            404,
+            409,
+            422,
+            codes={
+                400: ["unavailable", "model_missing", "model_error", "timeout", "dropped"],
+                **WRITE,
+                409: ["busy", "request_id_used"],
+            },
+        ),
+    ),
+    openapi_extra=signed_in(),
 )
 async def chat_route(
     body: ChatBody,
     caller: CurrentCaller,
-    idempotency_key: Annotated[str | None, Header(max_length=64)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=limits.REQUEST_ID, pattern=REQUEST_ID),
+    ] = None,
 ) -> StreamingResponse:
     """The user's message is saved before the model is called. A retried call with the same
     `request_id` (or `Idempotency-Key` header) never adds a second message."""
-    settings = get_settings()
-    available = None
-    if body.model and body.model != settings.ollama_model:
-        try:
-            available = await list_models()
-        except LLMError as error:
-            raise ServiceError(error.message, code=error.kind.value) from None
-    model = chat.choose_model(body.model, available)
+    model = await chat.resolve_model(body.model)
     turn = await asyncio.to_thread(
         chat.start_turn,
         caller.user.id,
@@ -181,12 +230,17 @@ async def chat_route(
     )
 
 
-@router.get("/conversations", summary="Mis conversaciones")
+@router.get(
+    "/conversations",
+    summary="Mis conversaciones",
+    responses=errors(401, 403, 422, codes=READ),
+    openapi_extra=signed_in(),
+)
 def list_conversations(
     caller: CurrentCaller,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=limits.PAGE_SIZE)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    q: Annotated[Text, Query(max_length=200)] = "",
+    q: Annotated[Text, Query(max_length=limits.SEARCH)] = "",
 ) -> ConversationPage:
     items = conversations.list_for_user(caller.user.id, search=q, limit=limit, offset=offset)
     return ConversationPage(
@@ -194,26 +248,48 @@ def list_conversations(
     )
 
 
-@router.get("/conversations/{conversation_id}", summary="Una conversación con sus mensajes")
+@router.get(
+    "/conversations/{conversation_id}",
+    summary="Una conversación con sus mensajes",
+    responses=errors(401, 403, 404, 422, codes=READ),
+    openapi_extra=signed_in(),
+)
 def get_conversation(conversation_id: IdPath, caller: CurrentCaller) -> ConversationDetail:
     conversation, messages = conversations.get_with_messages(caller.user.id, conversation_id)
     return ConversationDetail(**asdict(conversation), messages=messages)
 
 
-@router.patch("/conversations/{conversation_id}", summary="Renombrar")
+@router.patch(
+    "/conversations/{conversation_id}",
+    summary="Renombrar",
+    responses=errors(401, 403, 404, 422, codes=WRITE),
+    openapi_extra=signed_in(),
+)
 def rename_conversation(
     conversation_id: IdPath, body: RenameBody, caller: CurrentCaller
 ) -> ConversationView:
     return conversations.rename(caller.user.id, conversation_id, body.title)
 
 
-@router.delete("/conversations/{conversation_id}", status_code=204, summary="Eliminar")
+@router.delete(
+    "/conversations/{conversation_id}",
+    status_code=204,
+    summary="Eliminar",
+    responses=errors(401, 403, 404, 422, codes=WRITE),
+    openapi_extra=signed_in(),
+)
 def delete_conversation(conversation_id: IdPath, caller: CurrentCaller) -> Response:
     conversations.delete_conversation(caller.user.id, conversation_id)
     return Response(status_code=204)
 
 
-@router.get("/conversations/{conversation_id}/export", summary="Exportar (md o json)")
+@router.get(
+    "/conversations/{conversation_id}/export",
+    summary="Exportar (md o json)",
+    response_class=Response,
+    responses=merged(export_responses(), errors(401, 403, 404, 422, codes=READ)),
+    openapi_extra=signed_in(),
+)
 def export_conversation(
     conversation_id: IdPath,
     caller: CurrentCaller,
