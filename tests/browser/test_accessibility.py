@@ -66,6 +66,12 @@ def check(page, name: str, *, widths=WIDTHS, settle=None) -> None:
     assert not failures, "\n".join(failures)
 
 
+def _visible(locator):
+    """A `settle` for `check`: the state (dialog, alert, stream) is still there at every theme
+    and width, so each axe run really looked at it."""
+    return lambda: expect(locator).to_be_visible()
+
+
 @pytest.fixture
 def a11y_visit(new_visit):
     """A context that lets the injected axe script run under the app's CSP."""
@@ -122,21 +128,26 @@ def test_dashboard_empty_with_answer_and_with_error(a11y_visit, app_server: AppS
     a11y_visit.screenshot("a11y-drawer-dark")
     page.get_by_role("button", name="Cerrar").click()
 
+    # dialogs are opened at desktop width and stay open while the viewport narrows to 390 px
     page.set_viewport_size(WIDTHS[0])
     page.get_by_role("button", name="Renombrar").click()
     expect(page.get_by_role("dialog")).to_be_visible()
-    check(page, "dashboard, rename dialog", widths=WIDTHS[:1])
+    check(page, "dashboard, rename dialog", settle=_visible(page.get_by_role("dialog")))
     page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    page.set_viewport_size(WIDTHS[0])
     page.get_by_role("button", name="Eliminar").click()
     expect(page.get_by_role("alertdialog")).to_be_visible()
-    check(page, "dashboard, delete dialog", widths=WIDTHS[:1])
-    a11y_visit.screenshot("a11y-delete-dialog-dark")
+    check(page, "dashboard, delete dialog", settle=_visible(page.get_by_role("alertdialog")))
+    a11y_visit.screenshot("a11y-delete-dialog-phone-dark")
     page.keyboard.press("Escape")
+    expect(page.get_by_role("alertdialog")).to_be_hidden()
 
+    page.set_viewport_size(WIDTHS[0])
     page.get_by_label("Mensaje").fill("   ")
     page.get_by_label("Mensaje").press("Enter")
     expect(page.get_by_role("alert")).to_be_visible()
-    check(page, "dashboard, with an error", widths=WIDTHS[:1])
+    check(page, "dashboard, with an error", settle=_visible(page.get_by_role("alert")))
 
 
 def test_dashboard_while_streaming(a11y_visit, app_server: AppServer) -> None:
@@ -145,14 +156,26 @@ def test_dashboard_while_streaming(a11y_visit, app_server: AppServer) -> None:
     api_register(app_server, email, name="Sara Streaming")
     _login(page, email)
     expect(page.get_by_text("¿En qué te ayudo hoy")).to_be_visible()
-    app_server.standin.configure(tokens=400, tokens_per_second=40, first_token_delay=1.5)
+    # slow enough that both states last through four axe runs each (two themes, two widths)
+    app_server.standin.configure(tokens=2400, tokens_per_second=40, first_token_delay=6)
     try:
         page.get_by_label("Mensaje").fill("Cuéntame algo largo")
         page.get_by_label("Mensaje").press("Enter")
         expect(page.locator("#typing-indicator")).to_be_visible()
-        check(page, "dashboard, waiting for the first token", widths=WIDTHS[:1])
+        check(
+            page,
+            "dashboard, waiting for the first token",
+            settle=_visible(page.locator("#typing-indicator")),
+        )
+        # still waiting after the checks: they looked at the "escribiendo…" state
+        expect(page.locator("#typing-indicator")).to_be_visible(timeout=500)
         expect(page.locator("#live-answer")).to_contain_text("Claro", timeout=10_000)
-        check(page, "dashboard, streaming", widths=WIDTHS[:1])
+        check(
+            page,
+            "dashboard, streaming",
+            settle=_visible(page.get_by_role("button", name="Detener")),
+        )
+        expect(page.get_by_role("button", name="Detener")).to_be_visible()  # still streaming
         page.get_by_role("button", name="Detener").click()
     finally:
         app_server.standin.reset()
@@ -161,6 +184,10 @@ def test_dashboard_while_streaming(a11y_visit, app_server: AppServer) -> None:
 def test_admin_tabs_and_dialogs(a11y_visit) -> None:
     page = a11y_visit.page
     _login(page, "administrador@alvaradomazzei.cl", "admin123")
+    page.get_by_label("Mensaje").fill("Hola desde accesibilidad")
+    page.get_by_label("Mensaje").press("Enter")
+    expect(page.locator(".bubble-assistant")).to_have_count(1, timeout=15_000)
+    expect(page.get_by_role("button", name="Enviar")).to_be_visible(timeout=15_000)
     page.goto("/admin")
     expect(page.get_by_label("Buscar usuarios")).to_be_visible()
     check(page, "admin, users")
@@ -169,8 +196,33 @@ def test_admin_tabs_and_dialogs(a11y_visit) -> None:
     page.locator(".admin-user").filter(has_text="Trabajador Demo").click()
     page.get_by_role("button", name="Gestionar").click()
     expect(page.get_by_role("dialog")).to_be_visible()
-    check(page, "admin, manage dialog", widths=WIDTHS[:1])
+    check(page, "admin, manage dialog", settle=_visible(page.get_by_role("dialog")))
     page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+
+    # the administrator's own conversation (sent above) for both reassign confirmations
+    page.set_viewport_size(WIDTHS[0])
+    page.get_by_label("Buscar usuarios").fill("administrador@alvaradomazzei.cl")
+    page.locator(".admin-user").filter(has_text="Administrador Demo").click()
+    page.get_by_role("button", name="Reasignar todas").click()
+    expect(page.get_by_role("alertdialog")).to_be_visible()
+    check(
+        page,
+        "admin, reassign-all confirmation",
+        settle=_visible(page.get_by_role("alertdialog")),
+    )
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("alertdialog")).to_be_hidden()
+    page.set_viewport_size(WIDTHS[0])
+    page.locator(".admin-conversation").filter(has_text="Hola desde accesibilidad").click()
+    expect(page.locator(".admin-message").first).to_be_visible()
+    page.get_by_role("button", name="Reasignar", exact=True).click()
+    expect(page.get_by_role("alertdialog")).to_be_visible()
+    check(page, "admin, reassign confirmation", settle=_visible(page.get_by_role("alertdialog")))
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("alertdialog")).to_be_hidden()
+
+    page.set_viewport_size(WIDTHS[0])
     page.get_by_role("radio", name="Auditoría").click()
     expect(page.locator(".audit-row").first).to_be_visible()
     check(page, "admin, audit")
@@ -187,7 +239,7 @@ def test_settings_and_forced_2fa_setup(a11y_visit, new_visit, app_server: AppSer
     check(page, "settings")
     page.get_by_role("button", name="Activar verificación en dos pasos").click()
     expect(page.locator("code").first).not_to_have_text("")
-    check(page, "settings, 2FA setup", widths=WIDTHS[:1])
+    check(page, "settings, 2FA setup")
 
     forced = new_visit(bypass_csp=True).page
     forced_email = unique_email("inacapmail.cl")
