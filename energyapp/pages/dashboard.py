@@ -8,6 +8,7 @@ from reflex.vars import ObjectVar
 from energyapp.components.layout import selectable_item
 from energyapp.components.markdown import safe_markdown
 from energyapp.components.shell import signed_in_page
+from energyapp.services import limits
 from energyapp.states.auth import AuthState
 from energyapp.states.chat import ChatState, LiveAnswerState
 
@@ -405,7 +406,7 @@ def _rename_dialog() -> rx.Component:
                         name="title",
                         value=ChatState.rename_value,
                         on_change=ChatState.set_rename_value,
-                        max_length=200,
+                        max_length=limits.TITLE,
                         width="100%",
                         aria_label="Nuevo título",
                         auto_focus=True,

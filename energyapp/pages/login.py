@@ -12,6 +12,7 @@ from energyapp.components.layout import (
     not_ready,
 )
 from energyapp.domain.roles import role_label
+from energyapp.services import limits
 from energyapp.settings import get_settings
 from energyapp.states.login import LoginState
 
@@ -61,7 +62,7 @@ def _password_step() -> rx.Component:
                     placeholder="nombre@empresa.cl",
                     auto_complete="username",
                     required=True,
-                    max_length=254,
+                    max_length=limits.EMAIL,
                 ),
                 labeled_input(
                     "Contraseña",

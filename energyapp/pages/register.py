@@ -11,6 +11,7 @@ from energyapp.components.layout import (
     labeled_input,
     not_ready,
 )
+from energyapp.services import limits
 from energyapp.states.register import RegisterState
 
 
@@ -29,7 +30,7 @@ def register_page() -> rx.Component:
                     on_change=RegisterState.set_name,
                     auto_complete="name",
                     required=True,
-                    max_length=120,
+                    max_length=limits.NAME,
                 ),
                 labeled_input(
                     "Correo electrónico",
@@ -40,7 +41,7 @@ def register_page() -> rx.Component:
                     auto_complete="email",
                     placeholder="nombre@empresa.cl",
                     required=True,
-                    max_length=254,
+                    max_length=limits.EMAIL,
                 ),
                 labeled_input(
                     "Contraseña",
